@@ -1,0 +1,1 @@
+"""DUI backend: the dossier usager informatisé of French social and medico-social establishments."""

@@ -1,0 +1,66 @@
+"""The ``dui`` command."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from app.config import get_settings
+
+cli = typer.Typer(help="DUI backend: dossier usager informatisé for ESSMS.", no_args_is_help=True)
+
+DEFAULT_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "demo.json"
+
+
+@cli.command()
+def migrate(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
+    """Bring the database schema up to date (SQLite or PostgreSQL, from DUI_DATABASE_URL)."""
+    from app.store.migrate import upgrade
+
+    url = get_settings().resolved_database_url()
+    upgrade(url, revision)
+    typer.echo(f"Database at {revision}.")
+
+
+@cli.command("load-fixtures")
+def load_fixtures(
+    path: Annotated[Path, typer.Option(help="Fixture file (JSON)")] = DEFAULT_FIXTURES,
+) -> None:
+    """Load the demo data set; records already present are left as they are (idempotent)."""
+    from app.services.fixtures import load_file
+
+    settings = get_settings()
+    settings.apply_domain_tunables()
+    report = asyncio.run(load_file(settings.resolved_database_url(), path))
+    typer.echo(report.summary())
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="Port")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+) -> None:
+    """Run the REST API."""
+    settings = get_settings()
+    uvicorn.run("app.main:create_app", factory=True, host=host or settings.host, port=port or settings.port,
+                workers=workers, log_level="info", proxy_headers=True)
+
+
+@cli.command()
+def demo(
+    host: Annotated[str | None, typer.Option(help="Bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="Port")] = None,
+) -> None:
+    """Migrate, load the demo data set, then serve (http://127.0.0.1:8000/docs)."""
+    migrate("head")
+    load_fixtures(DEFAULT_FIXTURES)
+    serve(host, port, 1)
+
+
+def main() -> None:
+    cli()

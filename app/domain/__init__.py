@@ -1,0 +1,1 @@
+"""The rules of the DUI, pure: no web framework, no SQL, no network."""

@@ -1,0 +1,172 @@
+"""Usager identity per the RNIV: traits, status PROV/RECUP/VALI/QUAL, attributes, INS fields."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Self
+from uuid import UUID
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from app.domain import codes
+from app.domain.errors import InvalidValue
+from app.domain.types import (
+    Address,
+    CogCode,
+    DomainModel,
+    LongText,
+    Name,
+    PastDate,
+    ShortText,
+    Telecom,
+    coded,
+    rule,
+    violation,
+)
+
+_NAME_CHARACTERS = re.compile(r"^[^\W\d_]+(?:[ '’-]+[^\W\d_]+)*$")
+
+
+def _check_name(value: str) -> str:
+    if not _NAME_CHARACTERS.match(value):
+        raise InvalidValue("name-characters", "A name holds letters, spaces, hyphens and apostrophes only")
+    return value
+
+
+PersonName = Annotated[Name, rule(_check_name)]
+
+
+class IdentityStatus(StrEnum):
+    """RNIV identity status (FR Core fr-core-cs-identity-status)."""
+
+    PROV = "PROV"
+    RECUP = "RECUP"
+    VALI = "VALI"
+    QUAL = "QUAL"
+
+
+class IdentityAttribute(StrEnum):
+    """RNIV identity attributes (douteuse, fictive, homonyme avéré)."""
+
+    DOUT = "DOUT"
+    FICT = "FICT"
+    HOMA = "HOMA"
+
+
+def identity_status(*, insi_verified: bool, high_trust_proof: bool,
+                    attributes: frozenset[IdentityAttribute] | set[IdentityAttribute]) -> IdentityStatus:
+    """The status is derived, never stored on its own: INSi x high-trust proof (RNIV rule 20).
+
+    A doubtful or fictitious identity stays provisional whatever was checked (rule 25).
+    """
+    if IdentityAttribute.DOUT in attributes or IdentityAttribute.FICT in attributes:
+        return IdentityStatus.PROV
+    if insi_verified and high_trust_proof:
+        return IdentityStatus.QUAL
+    if insi_verified:
+        return IdentityStatus.RECUP
+    if high_trust_proof:
+        return IdentityStatus.VALI
+    return IdentityStatus.PROV
+
+
+def may_share_ins(status: IdentityStatus) -> bool:
+    """RNIV rule 28: the INS (matricule + OID) leaves the system only for a qualified identity."""
+    return status is IdentityStatus.QUAL
+
+
+class Ins(DomainModel):
+    """The national health identifier: matricule (NIR or NIA, 13 characters + 2-digit key) and its OID."""
+
+    matricule: Annotated[str, Field(pattern=r"^\d{5}[0-9AB]\d{7}\d{2}$", description="15 characters")]
+    oid: Annotated[str, Field(pattern=r"^1\.2\.250\.1\.213\.1\.4\.(8|9|10|11)$")]
+
+
+class UsagerIdentityInput(DomainModel):
+    """What staff may type about a usager. Creation needs exactly the minimum traits (RNIV rule 5):
+    birth name, first birth first name, sex and birth date; everything else is optional."""
+
+    nom_naissance: PersonName = Field(description="Nom de naissance")
+    premier_prenom: PersonName = Field(description="Premier prénom de naissance")
+    sexe: Annotated[str, coded(codes.sexes)] = Field(description="JDV_J143: F, M or UN")
+    date_naissance: PastDate = Field(description="Date de naissance")
+    prenoms_naissance: list[PersonName] | None = Field(
+        None, max_length=10, description="Prénoms de naissance, in the order of the birth certificate"
+    )
+    nom_utilise: PersonName | None = Field(None, description="Nom utilisé, when different from the birth name")
+    prenom_utilise: PersonName | None = Field(None, description="Prénom utilisé")
+    lieu_naissance: CogCode | None = Field(None, description="INSEE COG code of the birth place (99xxx abroad)")
+    civilite: Annotated[str, coded(codes.civilites)] | None = Field(None, description="JDV_J245: M or MME")
+    attributes: list[IdentityAttribute] = Field(default_factory=list, description="DOUT, FICT, HOMA")
+    identifiant_local: ShortText | None = Field(None, description="Local record number (IPP of the DUI)")
+    essms_id: UUID | None = Field(None, description="ESSMS that records the usager")
+    adresse: Address | None = None
+    telecoms: list[Telecom] = Field(default_factory=list, max_length=10)
+    date_deces: PastDate | None = None
+    commentaire: LongText | None = None
+
+    @field_validator("prenoms_naissance")
+    @classmethod
+    def _first_names_consistent(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        # RNIV rule 6: the first birth first name is the first of the birth first names.
+        first = info.data.get("premier_prenom")
+        if value and first and value[0].casefold() != first.casefold():
+            raise violation("first-names-consistent", "prenoms_naissance must begin with premier_prenom")
+        return value
+
+    @field_validator("attributes")
+    @classmethod
+    def _attributes_unique(cls, value: list[IdentityAttribute]) -> list[IdentityAttribute]:
+        if len(set(value)) != len(value):
+            raise violation("attributes-unique", "An identity attribute is listed twice")
+        return value
+
+    @field_validator("date_deces")
+    @classmethod
+    def _death_after_birth(cls, value: date | None, info: ValidationInfo) -> date | None:
+        born = info.data.get("date_naissance")
+        if value is not None and born is not None and value < born:
+            raise violation("death-after-birth", "date_deces is before date_naissance")
+        return value
+
+    @model_validator(mode="after")
+    def _default_first_names(self) -> Self:
+        if not self.prenoms_naissance:
+            self.prenoms_naissance = [self.premier_prenom]
+        return self
+
+
+class UsagerRecord(UsagerIdentityInput):
+    """The stored identity: typed traits plus what only the INS workflow may set."""
+
+    insi_verified: bool = False
+    high_trust_proof: bool = False
+    ins: Ins | None = None
+    ins_history: list[Ins] = Field(default_factory=list)
+
+    @field_validator("ins")
+    @classmethod
+    def _ins_when_retrieved(cls, value: Ins | None, info: ValidationInfo) -> Ins | None:
+        if info.data.get("insi_verified") and value is None:
+            raise violation("ins-required", "An identity retrieved by INSi carries its INS")
+        return value
+
+    @property
+    def status(self) -> IdentityStatus:
+        return identity_status(
+            insi_verified=self.insi_verified,
+            high_trust_proof=self.high_trust_proof,
+            attributes=set(self.attributes),
+        )
+
+    def search_first_names(self) -> list[str]:
+        """Every first name a search must match (RNIV rule 17)."""
+        names = [*(self.prenoms_naissance or []), self.premier_prenom]
+        if self.prenom_utilise:
+            names.append(self.prenom_utilise)
+        return names
+
+    def search_names(self) -> list[str]:
+        return [self.nom_naissance, *([self.nom_utilise] if self.nom_utilise else [])]

@@ -1,0 +1,342 @@
+"""Repositories: every SQL statement of the service. Each read can be scoped to the ESSMS a caller sees."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import Table, and_, delete, exists, func, insert, or_, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.domain.access import Scope
+from app.store import tables
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    id: uuid.UUID
+    version: int
+    body: str
+    archived: bool
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    version: int
+    operation: str
+    actor: str
+    recorded_at: datetime
+    body: str
+
+
+@dataclass(frozen=True)
+class Keyset:
+    """Position after which the next page starts: the sort value and the id of the last row."""
+
+    sort_value: Any
+    id: uuid.UUID
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class UniqueViolation(Exception):
+    """A unique index refused the write; ``constraint`` names it (mapped to a domain rule by services)."""
+
+    def __init__(self, constraint: str) -> None:
+        super().__init__(constraint)
+        self.constraint = constraint
+
+
+def _constraint_name(error: IntegrityError) -> str:
+    orig = error.orig
+    name = getattr(orig, "constraint_name", None) or getattr(getattr(orig, "__cause__", None), "constraint_name", None)
+    if name:
+        return str(name)
+    message = str(orig)
+    # SQLite names the columns, not the index: "UNIQUE constraint failed: stay.usager_id, stay.essms_id".
+    for index_name, marker in _SQLITE_UNIQUE_MARKERS.items():
+        if marker in message:
+            return index_name
+    return message
+
+
+_SQLITE_UNIQUE_MARKERS = {
+    "uq_stay_open_per_essms": "stay.usager_id, stay.essms_id",
+    "uq_contact_personne_de_confiance": "contact.usager_id",
+    "uq_usager_ins_matricule": "usager.ins_matricule",
+    "uq_professional_rpps": "professional.rpps",
+    "uq_organisme_finess_ej": "organisme.finess_ej",
+    "uq_essms_finess_et": "essms.finess_et",
+}
+
+
+class ResourceRepository:
+    """Versioned resources stored as served JSON plus query columns, with a history row per change."""
+
+    resource_type: ClassVar[str]
+    table: ClassVar[Table]
+    sortable: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+        self.c = self.table.c
+
+    # -- scoping -------------------------------------------------------------------------------------
+    def scope_clause(self, scope: Scope) -> ColumnElement[bool] | None:
+        """The condition a row must meet to be visible in ``scope`` (``None``: visible to all)."""
+        raise NotImplementedError
+
+    def _visible(self, scope: Scope) -> list[ColumnElement[bool]]:
+        if scope.unrestricted:
+            return []
+        clause = self.scope_clause(scope)
+        return [] if clause is None else [clause]
+
+    # -- reads ---------------------------------------------------------------------------------------
+    async def get(self, resource_id: uuid.UUID, scope: Scope) -> StoredRow | None:
+        statement = select(self.c.id, self.c.version, self.c.body, self.c.archived_at).where(
+            self.c.id == resource_id, *self._visible(scope)
+        )
+        row = (await self.connection.execute(statement)).first()
+        if row is None:
+            return None
+        return StoredRow(row.id, row.version, row.body, row.archived_at is not None)
+
+    async def page(
+        self,
+        *,
+        scope: Scope,
+        where: list[ColumnElement[bool]],
+        after: Keyset | None,
+        limit: int,
+        sort: str | None = None,
+        include_archived: bool = False,
+    ) -> list[tuple[StoredRow, Any]]:
+        """One page in (sort column, id) order; keyset pagination keeps page 1000 as fast as page 1."""
+        conditions = [*where, *self._visible(scope)]
+        if not include_archived:
+            conditions.append(self.c.archived_at.is_(None))
+        sort_column = self.c[self.sortable[sort]] if sort else None
+        if after is not None:
+            if sort_column is not None:
+                conditions.append(tuple_(sort_column, self.c.id) > tuple_(after.sort_value, after.id))
+            else:
+                conditions.append(self.c.id > after.id)
+        order = [sort_column, self.c.id] if sort_column is not None else [self.c.id]
+        columns = [self.c.id, self.c.version, self.c.body, self.c.archived_at]
+        if sort_column is not None:
+            columns.append(sort_column.label("sort_value"))
+        statement = select(*columns).where(*conditions).order_by(*order).limit(limit)
+        rows = (await self.connection.execute(statement)).all()
+        return [
+            (StoredRow(r.id, r.version, r.body, r.archived_at is not None),
+             r.sort_value if sort_column is not None else None)
+            for r in rows
+        ]
+
+    async def history(self, resource_id: uuid.UUID) -> list[HistoryEntry]:
+        h = tables.ResourceHistory.__table__.c  # type: ignore[attr-defined]
+        statement = (
+            select(h.version, h.operation, h.actor, h.recorded_at, h.body)
+            .where(h.resource_type == self.resource_type, h.resource_id == resource_id)
+            .order_by(h.version)
+        )
+        rows = (await self.connection.execute(statement)).all()
+        # SQLite hands back naive datetimes; every timestamp we store is UTC.
+        return [HistoryEntry(r.version, r.operation, r.actor, _utc(r.recorded_at), r.body) for r in rows]
+
+    # -- writes --------------------------------------------------------------------------------------
+    async def insert(self, *, resource_id: uuid.UUID, body: str, columns: dict[str, Any], actor: str,
+                     now: datetime) -> None:
+        values = {"id": resource_id, "version": 1, "created_at": now, "updated_at": now, "archived_at": None,
+                  "body": body, **columns}
+        await self._guarded(insert(self.table).values(**values))
+        await self._record(resource_id, 1, "create", actor, now, body)
+
+    async def update(self, *, resource_id: uuid.UUID, expected_version: int, body: str,
+                     columns: dict[str, Any], actor: str, now: datetime, operation: str = "update",
+                     archived_at: datetime | None = None) -> bool:
+        """Write the next version if the stored one is still ``expected_version`` (optimistic locking)."""
+        statement = (
+            update(self.table)
+            .where(self.c.id == resource_id, self.c.version == expected_version)
+            .values(version=expected_version + 1, updated_at=now, body=body, archived_at=archived_at, **columns)
+        )
+        result = await self._guarded(statement)
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        await self._record(resource_id, expected_version + 1, operation, actor, now, body)
+        return True
+
+    async def _guarded(self, statement: Any) -> Any:
+        # No savepoint: a refused write fails the whole unit of work, which the caller rolls back.
+        try:
+            return await self.connection.execute(statement)
+        except IntegrityError as error:
+            raise UniqueViolation(_constraint_name(error)) from error
+
+    async def _record(self, resource_id: uuid.UUID, version: int, operation: str, actor: str, now: datetime,
+                      body: str) -> None:
+        await self.connection.execute(
+            insert(tables.ResourceHistory.__table__).values(  # type: ignore[attr-defined]
+                resource_type=self.resource_type, resource_id=resource_id, version=version,
+                operation=operation, actor=actor, recorded_at=now, body=body,
+            )
+        )
+
+
+def _t(model: type[Any]) -> Table:
+    return model.__table__  # type: ignore[no-any-return]
+
+
+ESSMS = _t(tables.Essms)
+USAGER_ESSMS = _t(tables.UsagerEssms)
+PROFESSIONAL_ESSMS = _t(tables.ProfessionalEssms)
+TOKENS = _t(tables.UsagerSearchToken)
+
+
+def _usager_visible(usager_id_column: Any, scope: Scope) -> ColumnElement[bool]:
+    assert scope.essms_ids is not None
+    return exists().where(
+        USAGER_ESSMS.c.usager_id == usager_id_column, USAGER_ESSMS.c.essms_id.in_(scope.essms_ids)
+    )
+
+
+class OrganismeRepository(ResourceRepository):
+    resource_type = "organisme"
+    table = _t(tables.Organisme)
+    sortable = {"raison_sociale": "name_key"}
+
+    def scope_clause(self, scope: Scope) -> ColumnElement[bool]:
+        assert scope.essms_ids is not None
+        return exists().where(ESSMS.c.organisme_id == self.c.id, ESSMS.c.id.in_(scope.essms_ids))
+
+
+class EssmsRepository(ResourceRepository):
+    resource_type = "essms"
+    table = ESSMS
+    sortable = {"nom": "name_key"}
+
+    def scope_clause(self, scope: Scope) -> ColumnElement[bool]:
+        assert scope.essms_ids is not None
+        return self.c.id.in_(scope.essms_ids)
+
+
+class UsagerRepository(ResourceRepository):
+    resource_type = "usager"
+    table = _t(tables.Usager)
+    sortable = {"nom": "name_key"}
+
+    def scope_clause(self, scope: Scope) -> ColumnElement[bool]:
+        return _usager_visible(self.c.id, scope)
+
+    def token_match(self, prefix: str, kinds: tuple[str, ...]) -> ColumnElement[bool]:
+        """Usagers having a name token starting with ``prefix`` (an index range, no LIKE)."""
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        return self.c.id.in_(
+            select(TOKENS.c.usager_id).where(
+                TOKENS.c.token >= prefix, TOKENS.c.token < upper, TOKENS.c.kind.in_(kinds)
+            )
+        )
+
+    async def replace_tokens(self, usager_id: uuid.UUID, tokens: set[tuple[str, str]]) -> None:
+        await self.connection.execute(delete(TOKENS).where(TOKENS.c.usager_id == usager_id))
+        if tokens:
+            await self.connection.execute(
+                insert(TOKENS), [{"usager_id": usager_id, "kind": k, "token": t} for k, t in sorted(tokens)]
+            )
+
+    async def link_essms(self, usager_id: uuid.UUID, essms_id: uuid.UUID) -> None:
+        known = await self.connection.scalar(
+            select(func.count()).select_from(USAGER_ESSMS).where(
+                USAGER_ESSMS.c.usager_id == usager_id, USAGER_ESSMS.c.essms_id == essms_id)
+        )
+        if not known:
+            await self.connection.execute(insert(USAGER_ESSMS).values(usager_id=usager_id, essms_id=essms_id))
+
+
+class ContactRepository(ResourceRepository):
+    resource_type = "contact"
+    table = _t(tables.Contact)
+
+    def scope_clause(self, scope: Scope) -> ColumnElement[bool]:
+        return _usager_visible(self.c.usager_id, scope)
+
+    async def other_active_roles(self, usager_id: uuid.UUID, exclude: uuid.UUID | None) -> list[str]:
+        """Bodies of the usager's other active contacts (for the single personne de confiance rule)."""
+        statement = select(self.c.body).where(
+            self.c.usager_id == usager_id, self.c.archived_at.is_(None),
+            *( [self.c.id != exclude] if exclude else [] ),
+        )
+        return [row.body for row in (await self.connection.execute(statement)).all()]
+
+    async def owner(self, contact_id: uuid.UUID) -> uuid.UUID | None:
+        return await self.connection.scalar(  # type: ignore[no-any-return]
+            select(self.c.usager_id).where(self.c.id == contact_id, self.c.archived_at.is_(None))
+        )
+
+
+class ProtectionMeasureRepository(ResourceRepository):
+    resource_type = "protection_measure"
+    table = _t(tables.ProtectionMeasure)
+
+    def scope_clause(self, scope: Scope) -> ColumnElement[bool]:
+        return _usager_visible(self.c.usager_id, scope)
+
+    async def same_nature(self, usager_id: uuid.UUID, nature: str, exclude: uuid.UUID | None) -> list[str]:
+        statement = select(self.c.body).where(
+            self.c.usager_id == usager_id, self.c.nature == nature, self.c.archived_at.is_(None),
+            *( [self.c.id != exclude] if exclude else [] ),
+        )
+        return [row.body for row in (await self.connection.execute(statement)).all()]
+
+
+class StayRepository(ResourceRepository):
+    resource_type = "stay"
+    table = _t(tables.Stay)
+    sortable = {"date_entree": "date_entree"}
+
+    def scope_clause(self, scope: Scope) -> ColumnElement[bool]:
+        assert scope.essms_ids is not None
+        return self.c.essms_id.in_(scope.essms_ids)
+
+    async def count_open(self, usager_id: uuid.UUID, essms_id: uuid.UUID, exclude: uuid.UUID | None) -> int:
+        statement = select(func.count()).where(
+            self.c.usager_id == usager_id, self.c.essms_id == essms_id, self.c.is_open,
+            self.c.archived_at.is_(None), *( [self.c.id != exclude] if exclude else [] ),
+        )
+        return int(await self.connection.scalar(statement) or 0)
+
+    def present_on(self, day: date) -> ColumnElement[bool]:
+        return and_(self.c.date_entree <= day, or_(self.c.date_sortie.is_(None), self.c.date_sortie >= day))
+
+
+class ProfessionalRepository(ResourceRepository):
+    resource_type = "professional"
+    table = _t(tables.Professional)
+    sortable = {"nom": "name_key"}
+
+    def scope_clause(self, scope: Scope) -> ColumnElement[bool]:
+        assert scope.essms_ids is not None
+        return exists().where(
+            PROFESSIONAL_ESSMS.c.professional_id == self.c.id, PROFESSIONAL_ESSMS.c.essms_id.in_(scope.essms_ids)
+        )
+
+    def works_in(self, essms_id: uuid.UUID) -> ColumnElement[bool]:
+        return self.c.id.in_(select(PROFESSIONAL_ESSMS.c.professional_id).where(
+            PROFESSIONAL_ESSMS.c.essms_id == essms_id))
+
+    async def replace_assignments(self, professional_id: uuid.UUID, essms_ids: list[uuid.UUID]) -> None:
+        await self.connection.execute(
+            delete(PROFESSIONAL_ESSMS).where(PROFESSIONAL_ESSMS.c.professional_id == professional_id))
+        if essms_ids:
+            await self.connection.execute(
+                insert(PROFESSIONAL_ESSMS),
+                [{"professional_id": professional_id, "essms_id": e} for e in essms_ids],
+            )
