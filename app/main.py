@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from app import __doc__ as description
@@ -61,4 +63,26 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         return {"status": "ok", "database": app.state.database.dialect}
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi_with_problems(app: FastAPI) -> dict[str, Any]:
+    """Errors are documented as problem+json only (FastAPI's default 422 schema is replaced)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path in spec["paths"].values():
+        for operation in path.values():
+            responses = operation.setdefault("responses", {})
+            if operation.get("parameters") or operation.get("requestBody"):
+                responses.setdefault("422", {"description": "Invalid input (every bad field listed)"})
+            for status, response in responses.items():
+                if status[0] in "45":
+                    response["content"] = problem
+    schemas = spec.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    app.openapi_schema = spec
+    return spec

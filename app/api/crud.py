@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, create_model
 from starlette.responses import Response
 
 from app.api import deps
-from app.api.deps import CurrentPrincipal, IfMatch, PageParams, ReadConnection, WriteConnection
+from app.api.deps import CurrentPrincipal, IfMatch, ReadConnection, WriteConnection
 from app.api.problems import responses
 from app.api.schemas import HistoryEntryBase, ListFilters
 from app.domain.errors import NotFound
@@ -62,11 +62,13 @@ def resource_router(
     @router.get("", summary=f"List {label} records", operation_id=f"list_{label}",
                 response_model=page_schema, responses=responses(400, 422))
     async def list_(request: Request, query: Annotated[filters, Query()],  # type: ignore[valid-type]
-                    page: PageParams, connection: ReadConnection, principal: CurrentPrincipal) -> Response:
+                    connection: ReadConnection, principal: CurrentPrincipal) -> Response:
         svc = service(connection, principal)
         sort = getattr(query, "sort", None)
-        result = await svc.list(where=svc.conditions(query), after=deps.decode_cursor(page["cursor"], sort),
-                                limit=page["limit"], sort=sort, include_archived=query.include_archived)
+        settings = request.app.state.settings
+        limit = min(query.limit or settings.page_size_default, settings.page_size_max)
+        result = await svc.list(where=svc.conditions(query), after=deps.decode_cursor(query.cursor, sort),
+                                limit=limit, sort=sort, include_archived=query.include_archived)
         next_cursor = deps.encode_cursor(result.next_cursor, sort) if result.next_cursor else None
         body = b'{"items":[' + ",".join(r.body for r in result.rows).encode() + b'],"next_cursor":' + \
             orjson.dumps(next_cursor) + b"}"

@@ -7,10 +7,10 @@ import binascii
 import re
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.access import ANONYMOUS, Principal
@@ -90,15 +90,3 @@ def decode_cursor(cursor: str | None, sort: str | None) -> Keyset | None:
         raise BadCursor("The cursor belongs to another sort order",
                         issues=[FieldIssue("cursor", "cursor-sort", "Keep the same sort while paging")])
     return keyset
-
-
-def page_params(
-    request: Request,
-    limit: Annotated[int | None, Query(ge=1, le=500, description="Page size (default 50)")] = None,
-    cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")] = None,
-) -> dict[str, Any]:
-    settings = request.app.state.settings
-    return {"limit": min(limit or settings.page_size_default, settings.page_size_max), "cursor": cursor}
-
-
-PageParams = Annotated[dict[str, Any], Depends(page_params)]

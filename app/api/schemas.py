@@ -76,6 +76,8 @@ class ListFilters(BaseModel):
     """Query parameters every list accepts; unknown parameters are refused."""
 
     model_config = ConfigDict(extra="forbid")
+    limit: int | None = Field(None, ge=1, le=500, description="Page size (default 50)")
+    cursor: str | None = Field(None, max_length=512, description="next_cursor of the previous page")
     include_archived: bool = Field(False, description="Include archived records")
 
 
