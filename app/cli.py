@@ -13,7 +13,8 @@ from app.config import get_settings
 
 cli = typer.Typer(help="DUI backend: dossier usager informatisé for ESSMS.", no_args_is_help=True)
 
-DEFAULT_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "demo.json"
+_SOURCE_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_FIXTURES = (_SOURCE_ROOT if (_SOURCE_ROOT / "fixtures").is_dir() else Path.cwd()) / "fixtures" / "demo.json"
 
 
 @cli.command()
@@ -31,11 +32,15 @@ def load_fixtures(
     path: Annotated[Path, typer.Option(help="Fixture file (JSON)")] = DEFAULT_FIXTURES,
 ) -> None:
     """Load the demo data set; records already present are left as they are (idempotent)."""
-    from app.services.fixtures import load_file
+    from app.services.fixtures import FixtureError, load_file
 
     settings = get_settings()
     settings.apply_domain_tunables()
-    report = asyncio.run(load_file(settings.resolved_database_url(), path))
+    try:
+        report = asyncio.run(load_file(settings.resolved_database_url(), path))
+    except FixtureError as error:
+        typer.echo(f"Nothing loaded: {error}", err=True)
+        raise typer.Exit(1) from error
     typer.echo(report.summary())
 
 

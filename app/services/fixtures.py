@@ -5,25 +5,54 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.access import SYSTEM
 from app.domain.entourage import ContactInput, ProtectionMeasureInput
+from app.domain.errors import DomainError
 from app.domain.identity import UsagerRecord
 from app.domain.professionals import ProfessionalInput
 from app.domain.stays import StayInput
 from app.domain.structures import EssmsInput, OrganismeInput
 from app.services.entourage import ContactService, ProtectionMeasureService
 from app.services.professionals import ProfessionalService
+from app.services.resources import InputInvalid
 from app.services.stays import StayService
 from app.services.structures import EssmsService, OrganismeService
 from app.services.usagers import UsagerService
 from app.store.db import Database, create_engine
+
+
+class FixtureError(Exception):
+    """A fixture record broke a rule; names the record and every issue."""
+
+    def __init__(self, kind: str, key: str, issues: list[str]) -> None:
+        super().__init__(f"{kind} {key}: " + "; ".join(issues))
+
+
+@contextmanager
+def _record(kind: str, key: str) -> Iterator[None]:
+    try:
+        yield
+    except InputInvalid as error:
+        raise FixtureError(kind, key, [f"{'.'.join(map(str, e['loc']))}: {e['msg']} ({e['type']})"
+                                       for e in error.error.errors()]) from error
+    except ValidationError as error:
+        raise FixtureError(kind, key, [f"{'.'.join(map(str, e['loc']))}: {e['msg']} ({e['type']})"
+                                       for e in error.errors()]) from error
+    except DomainError as error:
+        raise FixtureError(kind, key, [f"{i.field}: {i.message} ({i.rule})" for i in error.issues]
+                           or [error.message]) from error
+    except KeyError as error:
+        raise FixtureError(kind, key, [f"unknown reference {error}"]) from error
 
 
 @dataclass
@@ -47,92 +76,94 @@ class _Loader:
     def ref(self, key: str) -> uuid.UUID:
         return self.ids[key]
 
+    async def each(self, kind: str, items: list[dict[str, Any]],
+                   load_one: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        for item in items:
+            with _record(kind, str(item.get("key") or item.get("usager") or "?")):
+                await load_one(item)
+
     async def _existing(self, service: Any, where: list[Any]) -> uuid.UUID | None:
         page = await service.list(where=where, after=None, limit=1, include_archived=True)
         return page.rows[0].id if page.rows else None
 
-    async def organismes(self, items: list[dict[str, Any]]) -> None:
+    async def _keep_or_create(self, kind: str, key: str, service: Any, where: list[Any], record: Any) -> bool:
+        found = await self._existing(service, where)
+        self.ids[key] = found or (await service.create(record)).id
+        (self.report.kept if found else self.report.created)[kind] += 1
+        return found is None
+
+    async def organisme(self, item: dict[str, Any]) -> None:
         service = OrganismeService(self.connection, SYSTEM)
-        for item in items:
-            data = {k: v for k, v in item.items() if k != "key"}
-            found = await self._existing(service, [service.repo.c.finess_ej == data["finess_ej"]])
-            self.ids[item["key"]] = found or (await service.create(OrganismeInput.model_validate(data))).id
-            self._count("organisme", found)
+        record = OrganismeInput.model_validate(_without(item, "key"))
+        await self._keep_or_create("organisme", item["key"], service,
+                                   [service.repo.c.finess_ej == record.finess_ej], record)
 
-    async def essms(self, items: list[dict[str, Any]]) -> None:
+    async def essms(self, item: dict[str, Any]) -> None:
         service = EssmsService(self.connection, SYSTEM)
-        for item in items:
-            data = {k: v for k, v in item.items() if k not in {"key", "organisme"}}
-            data["organisme_id"] = str(self.ref(item["organisme"]))
-            found = await self._existing(service, [service.repo.c.finess_et == data["finess_et"]])
-            self.ids[item["key"]] = found or (await service.create(EssmsInput.model_validate(data))).id
-            self._count("essms", found)
+        data = {**_without(item, "key", "organisme"), "organisme_id": str(self.ref(item["organisme"]))}
+        record = EssmsInput.model_validate(data)
+        await self._keep_or_create("essms", item["key"], service, [service.repo.c.finess_et == record.finess_et],
+                                   record)
 
-    async def professionals(self, items: list[dict[str, Any]]) -> None:
+    async def professional(self, item: dict[str, Any]) -> None:
         service = ProfessionalService(self.connection, SYSTEM)
-        for item in items:
-            data = {k: v for k, v in item.items() if k != "key"}
-            data["affectations"] = [
-                {**{k: v for k, v in a.items() if k != "essms"}, "essms_id": str(self.ref(a["essms"]))}
-                for a in data.get("affectations", [])
-            ]
-            c = service.repo.c
-            where = [c.rpps == data["rpps"]] if data.get("rpps") else [c.identifiant_local == data["identifiant_local"]]
-            found = await self._existing(service, where)
-            self.ids[item["key"]] = found or (await service.create(ProfessionalInput.model_validate(data))).id
-            self._count("professional", found)
+        data = _without(item, "key")
+        data["affectations"] = [{**_without(a, "essms"), "essms_id": str(self.ref(a["essms"]))}
+                                for a in data.get("affectations", [])]
+        record = ProfessionalInput.model_validate(data)
+        c = service.repo.c
+        where = [c.rpps == record.rpps] if record.rpps else [c.identifiant_local == record.identifiant_local]
+        await self._keep_or_create("professional", item["key"], service, where, record)
 
-    async def usagers(self, items: list[dict[str, Any]]) -> None:
+    async def usager(self, item: dict[str, Any]) -> None:
         service = UsagerService(self.connection, SYSTEM)
-        for item in items:
-            data = {k: v for k, v in item.items() if k not in {"key", "essms"}}
-            if item.get("essms"):
-                data["essms_id"] = str(self.ref(item["essms"]))
-            found = await self._existing(service, [service.repo.c.identifiant_local == data["identifiant_local"]])
-            if found is None:
-                # Fixtures may carry an INS already qualified: they stand for records migrated from another DUI.
-                found = (await service.create(UsagerRecord.model_validate(data))).id
-                self.new_usagers.add(item["key"])
-            else:
-                self.report.kept["usager"] += 1
-            if item["key"] in self.new_usagers:
-                self.report.created["usager"] += 1
-            self.ids[item["key"]] = found
+        data = _without(item, "key", "essms")
+        if item.get("essms"):
+            data["essms_id"] = str(self.ref(item["essms"]))
+        # Fixtures may carry a qualified INS: they stand for records migrated from another DUI.
+        record = UsagerRecord.model_validate(data)
+        where = [service.repo.c.identifiant_local == record.identifiant_local]
+        if await self._keep_or_create("usager", item["key"], service, where, record):
+            self.new_usagers.add(item["key"])
 
-    async def children(self, kind: str, service_cls: Any, model: Any, items: list[dict[str, Any]],
-                       refs: dict[str, str]) -> None:
-        service = service_cls(self.connection, SYSTEM)
-        for item in items:
+    def child(self, kind: str, service_cls: Any, model: Any,
+              refs: dict[str, str]) -> Callable[[dict[str, Any]], Awaitable[None]]:
+        """Loader of records that hang off a usager: created with a new usager, kept with an old one."""
+
+        async def load_one(item: dict[str, Any]) -> None:
             if item["usager"] not in self.new_usagers:
-                # The usager was loaded by an earlier run, and its entourage and stays with it.
                 self.report.kept[kind] += 1
-                continue
-            data = {k: v for k, v in item.items() if k not in {"key", *refs}}
+                return
+            data = _without(item, "key", *refs)
             for ref_key, field_name in refs.items():
                 if item.get(ref_key):
                     data[field_name] = str(self.ref(item[ref_key]))
-            row = await service.create(model.model_validate(data))
+            row = await service_cls(self.connection, SYSTEM).create(model.model_validate(data))
             if item.get("key"):
                 self.ids[item["key"]] = row.id
             self.report.created[kind] += 1
 
-    def _count(self, kind: str, found: uuid.UUID | None) -> None:
-        (self.report.kept if found else self.report.created)[kind] += 1
+        return load_one
+
+
+def _without(item: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k not in keys}
 
 
 async def load(connection: AsyncConnection, data: dict[str, Any]) -> LoadReport:
+    """Load ``data`` in the caller's transaction; a broken record raises ``FixtureError``."""
     loader = _Loader(connection)
-    await loader.organismes(data.get("organismes", []))
-    await loader.essms(data.get("essms", []))
-    await loader.professionals(data.get("professionals", []))
-    await loader.usagers(data.get("usagers", []))
-    await loader.children("contact", ContactService, ContactInput, data.get("contacts", []),
-                          {"usager": "usager_id"})
-    await loader.children("protection_measure", ProtectionMeasureService, ProtectionMeasureInput,
-                          data.get("protection_measures", []),
-                          {"usager": "usager_id", "protecteur_contact": "protecteur_contact_id"})
-    await loader.children("stay", StayService, StayInput, data.get("stays", []),
-                          {"usager": "usager_id", "essms": "essms_id"})
+    await loader.each("organisme", data.get("organismes", []), loader.organisme)
+    await loader.each("essms", data.get("essms", []), loader.essms)
+    await loader.each("professional", data.get("professionals", []), loader.professional)
+    await loader.each("usager", data.get("usagers", []), loader.usager)
+    await loader.each("contact", data.get("contacts", []),
+                      loader.child("contact", ContactService, ContactInput, {"usager": "usager_id"}))
+    await loader.each("protection_measure", data.get("protection_measures", []),
+                      loader.child("protection_measure", ProtectionMeasureService, ProtectionMeasureInput,
+                                   {"usager": "usager_id", "protecteur_contact": "protecteur_contact_id"}))
+    await loader.each("stay", data.get("stays", []),
+                      loader.child("stay", StayService, StayInput, {"usager": "usager_id", "essms": "essms_id"}))
     return loader.report
 
 
