@@ -52,8 +52,15 @@ def serve(
 ) -> None:
     """Run the REST API."""
     settings = get_settings()
-    uvicorn.run("app.main:create_app", factory=True, host=host or settings.host, port=port or settings.port,
-                workers=workers, log_level="info", proxy_headers=True)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=True,
+    )
 
 
 @cli.command()

@@ -29,14 +29,25 @@ async def organisme(client: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
 async def essms(client: httpx.AsyncClient, organisme_id: str | None = None, **fields: Any) -> dict[str, Any]:
     if organisme_id is None:
         organisme_id = (await organisme(client))["id"]
-    body = {"finess_et": finess(), "organisme_id": organisme_id, "nom": "EHPAD Les Tilleuls", "categorie": "500",
-            "types_activite": ["11", "21", "40"], **fields}
+    body = {
+        "finess_et": finess(),
+        "organisme_id": organisme_id,
+        "nom": "EHPAD Les Tilleuls",
+        "categorie": "500",
+        "types_activite": ["11", "21", "40"],
+        **fields,
+    }
     return await created(await client.post("/essms", json=body))
 
 
 async def usager(client: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
-    body = {"nom_naissance": "MARTIN", "premier_prenom": "Jeanne", "sexe": "F", "date_naissance": "1940-03-12",
-            **fields}
+    body = {
+        "nom_naissance": "MARTIN",
+        "premier_prenom": "Jeanne",
+        "sexe": "F",
+        "date_naissance": "1940-03-12",
+        **fields,
+    }
     return await created(await client.post("/usagers", json=body))
 
 

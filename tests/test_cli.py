@@ -23,14 +23,35 @@ def sqlite_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_migrate_and_load_fixtures_twice(sqlite_env: Path) -> None:
     fixture = sqlite_env / "small.json"
-    fixture.write_bytes(orjson.dumps({
-        "organismes": [{"key": "og", "finess_ej": with_key("69000001"), "raison_sociale": "CCAS de Lyon"}],
-        "essms": [{"key": "es", "organisme": "og", "finess_et": with_key("69000002"), "nom": "EHPAD du Parc",
-                   "categorie": "500", "types_activite": ["11"]}],
-        "usagers": [{"key": "u", "essms": "es", "identifiant_local": "U1", "nom_naissance": "N'DIAYE",
-                     "premier_prenom": "Awa", "sexe": "F", "date_naissance": "1944-07-01"}],
-        "stays": [{"usager": "u", "essms": "es", "date_entree": "2023-05-02", "type_activite": "11"}],
-    }))
+    fixture.write_bytes(
+        orjson.dumps(
+            {
+                "organismes": [{"key": "og", "finess_ej": with_key("69000001"), "raison_sociale": "CCAS de Lyon"}],
+                "essms": [
+                    {
+                        "key": "es",
+                        "organisme": "og",
+                        "finess_et": with_key("69000002"),
+                        "nom": "EHPAD du Parc",
+                        "categorie": "500",
+                        "types_activite": ["11"],
+                    }
+                ],
+                "usagers": [
+                    {
+                        "key": "u",
+                        "essms": "es",
+                        "identifiant_local": "U1",
+                        "nom_naissance": "N'DIAYE",
+                        "premier_prenom": "Awa",
+                        "sexe": "F",
+                        "date_naissance": "1944-07-01",
+                    }
+                ],
+                "stays": [{"usager": "u", "essms": "es", "date_entree": "2023-05-02", "type_activite": "11"}],
+            }
+        )
+    )
     runner = CliRunner()
     migrated = runner.invoke(cli, ["migrate"])
     assert migrated.exit_code == 0, migrated.output
@@ -46,16 +67,21 @@ def test_bad_fixture_loads_nothing(sqlite_env: Path) -> None:
     good = with_key("69000012")
     bad_key = good[:-1] + str((int(good[-1]) + 1) % 10)
     fixture = sqlite_env / "bad.json"
-    fixture.write_bytes(orjson.dumps({
-        "organismes": [{"key": "og", "finess_ej": with_key("69000011"), "raison_sociale": "CCAS"}],
-        "essms": [{"key": "es", "organisme": "og", "finess_et": bad_key, "nom": "X", "categorie": "500"}],
-    }))
+    fixture.write_bytes(
+        orjson.dumps(
+            {
+                "organismes": [{"key": "og", "finess_ej": with_key("69000011"), "raison_sociale": "CCAS"}],
+                "essms": [{"key": "es", "organisme": "og", "finess_et": bad_key, "nom": "X", "categorie": "500"}],
+            }
+        )
+    )
     runner = CliRunner()
     assert runner.invoke(cli, ["migrate"]).exit_code == 0
     result = runner.invoke(cli, ["load-fixtures", "--path", str(fixture)])
     assert result.exit_code == 1
     assert "Nothing loaded: essms es: finess_et" in result.output and "finess-key" in result.output
     ok = sqlite_env / "ok.json"
-    ok.write_bytes(orjson.dumps({"organismes": [{"key": "og", "finess_ej": with_key("69000011"),
-                                                 "raison_sociale": "CCAS"}]}))
+    ok.write_bytes(
+        orjson.dumps({"organismes": [{"key": "og", "finess_ej": with_key("69000011"), "raison_sociale": "CCAS"}]})
+    )
     assert "organisme: 1 created" in runner.invoke(cli, ["load-fixtures", "--path", str(ok)]).output

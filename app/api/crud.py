@@ -1,8 +1,7 @@
 """The standard endpoints of a resource, built once: create, read, list, patch, replace, archive, history."""
 
-
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import orjson
 from fastapi import APIRouter, Body, Path, Query, Request
@@ -15,6 +14,7 @@ from app.api.problems import responses
 from app.api.schemas import HistoryEntryBase, ListFilters
 from app.domain.errors import NotFound
 from app.services.resources import ResourceService
+from app.store.repository import HistoryEntry
 
 JSON = "application/json"
 
@@ -25,8 +25,7 @@ def patch_model(name: str, input_model: type[BaseModel]) -> type[BaseModel]:
         field_name: (info.annotation | None, None)  # type: ignore[operator]
         for field_name, info in input_model.model_fields.items()
     }
-    return create_model(f"{name}Patch", __config__=ConfigDict(extra="forbid", str_strip_whitespace=True),
-                        **fields)
+    return create_model(f"{name}Patch", __config__=ConfigDict(extra="forbid", str_strip_whitespace=True), **fields)
 
 
 def resource_router(
@@ -52,73 +51,144 @@ def resource_router(
             headers["Location"] = location
         return Response(row_body, status_code=status, media_type=JSON, headers=headers)
 
-    @router.post("", status_code=201, summary=f"Create a {label}", operation_id=f"create_{label}",
-                 response_model=public, responses=responses(400, 409, 413, 422))
-    async def create(request: Request, data: Annotated[create_model_, Body()],  # type: ignore[valid-type]
-                     connection: WriteConnection, principal: CurrentPrincipal) -> Response:
+    @router.post(
+        "",
+        status_code=201,
+        summary=f"Create a {label}",
+        operation_id=f"create_{label}",
+        response_model=public,
+        responses=responses(400, 409, 413, 422),
+    )
+    async def create(
+        request: Request,
+        data: Annotated[create_model_, Body()],  # type: ignore[valid-type]
+        connection: WriteConnection,
+        principal: CurrentPrincipal,
+    ) -> Response:
         row = await service(connection, principal).create(data)
         return one(row.body, row.version, 201, f"{request.url.path}/{row.id}")
 
-    @router.get("", summary=f"List {label} records", operation_id=f"list_{label}",
-                response_model=page_schema, responses=responses(400, 422))
-    async def list_(request: Request, query: Annotated[filters, Query()],  # type: ignore[valid-type]
-                    connection: ReadConnection, principal: CurrentPrincipal) -> Response:
+    @router.get(
+        "",
+        summary=f"List {label} records",
+        operation_id=f"list_{label}",
+        response_model=page_schema,
+        responses=responses(400, 422),
+    )
+    async def list_(
+        request: Request,
+        query: Annotated[filters, Query()],  # type: ignore[valid-type]
+        connection: ReadConnection,
+        principal: CurrentPrincipal,
+    ) -> Response:
         svc = service(connection, principal)
-        sort = getattr(query, "sort", None)
+        chosen = cast(ListFilters, query)
+        sort = getattr(chosen, "sort", None)
         settings = request.app.state.settings
-        limit = min(query.limit or settings.page_size_default, settings.page_size_max)
-        result = await svc.list(where=svc.conditions(query), after=deps.decode_cursor(query.cursor, sort),
-                                limit=limit, sort=sort, include_archived=query.include_archived)
+        limit = min(chosen.limit or settings.page_size_default, settings.page_size_max)
+        result = await svc.list_page(
+            where=svc.conditions(chosen),
+            after=deps.decode_cursor(chosen.cursor, sort),
+            limit=limit,
+            sort=sort,
+            include_archived=chosen.include_archived,
+        )
         next_cursor = deps.encode_cursor(result.next_cursor, sort) if result.next_cursor else None
-        body = b'{"items":[' + ",".join(r.body for r in result.rows).encode() + b'],"next_cursor":' + \
-            orjson.dumps(next_cursor) + b"}"
+        body = (
+            b'{"items":['
+            + ",".join(r.body for r in result.rows).encode()
+            + b'],"next_cursor":'
+            + orjson.dumps(next_cursor)
+            + b"}"
+        )
         headers = {}
         if next_cursor:
             headers["Link"] = f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'
         return Response(body, media_type=JSON, headers=headers)
 
-    @router.get("/{resource_id}", summary=f"Read a {label}", operation_id=f"read_{label}",
-                response_model=public, responses=responses(404, 422))
+    @router.get(
+        "/{resource_id}",
+        summary=f"Read a {label}",
+        operation_id=f"read_{label}",
+        response_model=public,
+        responses=responses(404, 422),
+    )
     async def read(resource_id: uuid.UUID, connection: ReadConnection, principal: CurrentPrincipal) -> Response:
         row = await service(connection, principal).get(resource_id)
         return one(row.body, row.version)
 
-    @router.patch("/{resource_id}", summary=f"Change some fields of a {label} (JSON merge patch)",
-                  operation_id=f"patch_{label}", response_model=public,
-                  responses=responses(400, 404, 409, 410, 412, 413, 422, 428))
-    async def patch(resource_id: uuid.UUID, changes: Annotated[patch_schema, Body()],  # type: ignore[valid-type]
-                    version: IfMatch, connection: WriteConnection, principal: CurrentPrincipal) -> Response:
-        document = changes.model_dump(mode="json", exclude_unset=True)
+    @router.patch(
+        "/{resource_id}",
+        summary=f"Change some fields of a {label} (JSON merge patch)",
+        operation_id=f"patch_{label}",
+        response_model=public,
+        responses=responses(400, 404, 409, 410, 412, 413, 422, 428),
+    )
+    async def patch(
+        resource_id: uuid.UUID,
+        changes: Annotated[patch_schema, Body()],  # type: ignore[valid-type]
+        version: IfMatch,
+        connection: WriteConnection,
+        principal: CurrentPrincipal,
+    ) -> Response:
+        document = cast(BaseModel, changes).model_dump(mode="json", exclude_unset=True)
         row = await service(connection, principal).patch(resource_id, version, document)
         return one(row.body, row.version)
 
-    @router.put("/{resource_id}", summary=f"Replace a {label}", operation_id=f"replace_{label}",
-                response_model=public, responses=responses(400, 404, 409, 410, 412, 413, 422, 428))
-    async def replace(resource_id: uuid.UUID, data: Annotated[create_model_, Body()],  # type: ignore[valid-type]
-                      version: IfMatch, connection: WriteConnection, principal: CurrentPrincipal) -> Response:
+    @router.put(
+        "/{resource_id}",
+        summary=f"Replace a {label}",
+        operation_id=f"replace_{label}",
+        response_model=public,
+        responses=responses(400, 404, 409, 410, 412, 413, 422, 428),
+    )
+    async def replace(
+        resource_id: uuid.UUID,
+        data: Annotated[create_model_, Body()],  # type: ignore[valid-type]
+        version: IfMatch,
+        connection: WriteConnection,
+        principal: CurrentPrincipal,
+    ) -> Response:
         row = await service(connection, principal).replace(resource_id, version, data)
         return one(row.body, row.version)
 
-    @router.delete("/{resource_id}", summary=f"Archive a {label} (kept with its history, no hard delete)",
-                   operation_id=f"archive_{label}", response_model=public,
-                   responses=responses(404, 410, 412, 428))
-    async def archive(resource_id: uuid.UUID, version: IfMatch, connection: WriteConnection,
-                      principal: CurrentPrincipal) -> Response:
+    @router.delete(
+        "/{resource_id}",
+        summary=f"Archive a {label} (kept with its history, no hard delete)",
+        operation_id=f"archive_{label}",
+        response_model=public,
+        responses=responses(404, 410, 412, 428),
+    )
+    async def archive(
+        resource_id: uuid.UUID, version: IfMatch, connection: WriteConnection, principal: CurrentPrincipal
+    ) -> Response:
         row = await service(connection, principal).archive(resource_id, version)
         return one(row.body, row.version)
 
-    @router.get("/{resource_id}/history", summary=f"Every version of a {label}",
-                operation_id=f"history_{label}", response_model=list[history_schema],  # type: ignore[valid-type]
-                responses=responses(404, 422))
+    @router.get(
+        "/{resource_id}/history",
+        summary=f"Every version of a {label}",
+        operation_id=f"history_{label}",
+        response_model=list[history_schema],
+        responses=responses(404, 422),
+    )
     async def history(resource_id: uuid.UUID, connection: ReadConnection, principal: CurrentPrincipal) -> Response:
         entries = await service(connection, principal).history(resource_id)
         return Response(b"[" + b",".join(_entry(e) for e in entries) + b"]", media_type=JSON)
 
-    @router.get("/{resource_id}/history/{version}", summary=f"One past version of a {label}",
-                operation_id=f"history_version_{label}", response_model=history_schema,
-                responses=responses(404, 422))
-    async def history_version(resource_id: uuid.UUID, version: Annotated[int, Path(ge=1)],
-                              connection: ReadConnection, principal: CurrentPrincipal) -> Response:
+    @router.get(
+        "/{resource_id}/history/{version}",
+        summary=f"One past version of a {label}",
+        operation_id=f"history_version_{label}",
+        response_model=history_schema,
+        responses=responses(404, 422),
+    )
+    async def history_version(
+        resource_id: uuid.UUID,
+        version: Annotated[int, Path(ge=1)],
+        connection: ReadConnection,
+        principal: CurrentPrincipal,
+    ) -> Response:
         entries = await service(connection, principal).history(resource_id)
         for entry in entries:
             if entry.version == version:
@@ -128,7 +198,13 @@ def resource_router(
     return router
 
 
-def _entry(entry: Any) -> bytes:
-    head = orjson.dumps({"version": entry.version, "operation": entry.operation, "actor": entry.actor,
-                         "recorded_at": entry.recorded_at.isoformat()})
+def _entry(entry: HistoryEntry) -> bytes:
+    head = orjson.dumps(
+        {
+            "version": entry.version,
+            "operation": entry.operation,
+            "actor": entry.actor,
+            "recorded_at": entry.recorded_at.isoformat(),
+        }
+    )
     return head[:-1] + b',"document":' + entry.body.encode() + b"}"

@@ -84,9 +84,13 @@ def decode_cursor(cursor: str | None, sort: str | None) -> Keyset | None:
         cursor_sort, value, last_id = orjson.loads(raw)
         keyset = Keyset(value, uuid.UUID(last_id))
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError) as error:
-        raise BadCursor("The cursor was not produced by this API",
-                        issues=[FieldIssue("cursor", "bad-cursor", "Use next_cursor as returned")]) from error
+        raise BadCursor(
+            "The cursor was not produced by this API",
+            issues=[FieldIssue("cursor", "bad-cursor", "Use next_cursor as returned")],
+        ) from error
     if cursor_sort != sort:
-        raise BadCursor("The cursor belongs to another sort order",
-                        issues=[FieldIssue("cursor", "cursor-sort", "Keep the same sort while paging")])
+        raise BadCursor(
+            "The cursor belongs to another sort order",
+            issues=[FieldIssue("cursor", "cursor-sort", "Keep the same sort while paging")],
+        )
     return keyset

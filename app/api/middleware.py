@@ -41,8 +41,13 @@ class BodySizeLimit:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(None, status=413, code="payload-too-large", title="Request body too large",
-                                    detail=f"The limit is {self.max_bytes} bytes")
+        response = problem_response(
+            None,
+            status=413,
+            code="payload-too-large",
+            title="Request body too large",
+            detail=f"The limit is {self.max_bytes} bytes",
+        )
         await response(scope, receive, send)
 
 

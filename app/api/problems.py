@@ -37,8 +37,16 @@ class Problem(BaseModel):
     errors: list[ProblemIssue] = Field(default_factory=list)
 
 
-def problem_response(request: Request | None, *, status: int, code: str, title: str, detail: str | None = None,
-                     issues: list[FieldIssue] | None = None, headers: dict[str, str] | None = None) -> Response:
+def problem_response(
+    request: Request | None,
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    issues: list[FieldIssue] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     document: dict[str, Any] = {
         "type": TYPE_PREFIX + code,
         "title": title,
@@ -58,8 +66,7 @@ def _field(location: tuple[Any, ...] | list[Any]) -> str:
 
 
 def _issues(errors: list[Any]) -> list[FieldIssue]:
-    return [FieldIssue(_field(e.get("loc", ())), str(e.get("type", "invalid")), str(e.get("msg", "")))
-            for e in errors]
+    return [FieldIssue(_field(e.get("loc", ())), str(e.get("type", "invalid")), str(e.get("msg", ""))) for e in errors]
 
 
 async def _request_validation(request: Request, error: Exception) -> Response:
@@ -67,46 +74,76 @@ async def _request_validation(request: Request, error: Exception) -> Response:
     errors = list(error.errors())
     if any(e.get("type") == "json_invalid" for e in errors):
         position = next((e.get("ctx", {}).get("error") for e in errors if e.get("type") == "json_invalid"), None)
-        return problem_response(request, status=400, code="malformed-json", title="Malformed JSON",
-                                detail="The request body is not valid JSON",
-                                issues=[FieldIssue("body", "json_invalid", str(position or "JSON decode error"))])
-    return problem_response(request, status=422, code="validation-error", title="Invalid input",
-                            detail=f"{len(errors)} invalid field(s)", issues=_issues(errors))
+        return problem_response(
+            request,
+            status=400,
+            code="malformed-json",
+            title="Malformed JSON",
+            detail="The request body is not valid JSON",
+            issues=[FieldIssue("body", "json_invalid", str(position or "JSON decode error"))],
+        )
+    return problem_response(
+        request,
+        status=422,
+        code="validation-error",
+        title="Invalid input",
+        detail=f"{len(errors)} invalid field(s)",
+        issues=_issues(errors),
+    )
 
 
 async def _input_invalid(request: Request, error: Exception) -> Response:
     assert isinstance(error, InputInvalid)
     errors = list(error.error.errors())
-    return problem_response(request, status=422, code="validation-error", title="Invalid input",
-                            detail=f"{len(errors)} invalid field(s)", issues=_issues(errors))
+    return problem_response(
+        request,
+        status=422,
+        code="validation-error",
+        title="Invalid input",
+        detail=f"{len(errors)} invalid field(s)",
+        issues=_issues(errors),
+    )
 
 
 async def _pydantic(request: Request, error: Exception) -> Response:
     assert isinstance(error, ValidationError)
     errors = list(error.errors())
-    return problem_response(request, status=422, code="validation-error", title="Invalid input",
-                            detail=f"{len(errors)} invalid field(s)", issues=_issues(errors))
+    return problem_response(
+        request,
+        status=422,
+        code="validation-error",
+        title="Invalid input",
+        detail=f"{len(errors)} invalid field(s)",
+        issues=_issues(errors),
+    )
 
 
 async def _domain(request: Request, error: Exception) -> Response:
     assert isinstance(error, DomainError)
     code = getattr(error, "rule", None) or error.code
-    return problem_response(request, status=error.status, code=code, title=error.title, detail=error.message,
-                            issues=error.issues)
+    return problem_response(
+        request, status=error.status, code=code, title=error.title, detail=error.message, issues=error.issues
+    )
 
 
 async def _http(request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
     codes = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large", 415: "unsupported-media-type"}
     code = codes.get(error.status_code, f"http-{error.status_code}")
-    return problem_response(request, status=error.status_code, code=code, title=str(error.detail),
-                            headers=getattr(error, "headers", None))
+    return problem_response(
+        request, status=error.status_code, code=code, title=str(error.detail), headers=getattr(error, "headers", None)
+    )
 
 
 async def _unexpected(request: Request, error: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return problem_response(request, status=500, code="internal-error", title="Internal error",
-                            detail="The error was logged; nothing was written.")
+    return problem_response(
+        request,
+        status=500,
+        code="internal-error",
+        title="Internal error",
+        detail="The error was logged; nothing was written.",
+    )
 
 
 def install(app: FastAPI) -> None:
@@ -121,12 +158,20 @@ def install(app: FastAPI) -> None:
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the problem responses a route may give."""
     descriptions = {
-        400: "Malformed request", 404: "Not found (or outside the caller's ESSMS)", 409: "Conflict with a rule",
-        410: "Archived", 412: "Stale If-Match", 413: "Body too large", 422: "Invalid input (every bad field listed)",
+        400: "Malformed request",
+        404: "Not found (or outside the caller's ESSMS)",
+        409: "Conflict with a rule",
+        410: "Archived",
+        412: "Stale If-Match",
+        413: "Body too large",
+        422: "Invalid input (every bad field listed)",
         428: "If-Match required",
     }
     return {
-        status: {"model": Problem, "description": descriptions.get(status, "Error"),
-                 "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+        status: {
+            "model": Problem,
+            "description": descriptions.get(status, "Error"),
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
         for status in statuses
     }

@@ -21,19 +21,41 @@ from app.services.usagers import UsagerService
 def api_router() -> APIRouter:
     router = APIRouter()
     for path, tag, name, service, body, public, filters in (
-        ("/organismes", "structures", "Organisme", OrganismeService, OrganismeInput, schemas.Organisme,
-         schemas.OrganismeFilters),
+        (
+            "/organismes",
+            "structures",
+            "Organisme",
+            OrganismeService,
+            OrganismeInput,
+            schemas.Organisme,
+            schemas.OrganismeFilters,
+        ),
         ("/essms", "structures", "Essms", EssmsService, EssmsInput, schemas.Essms, schemas.EssmsFilters),
-        ("/usagers", "usagers", "Usager", UsagerService, UsagerIdentityInput, schemas.Usager,
-         schemas.UsagerFilters),
-        ("/contacts", "entourage", "Contact", ContactService, ContactInput, schemas.Contact,
-         schemas.ContactFilters),
-        ("/protection-measures", "entourage", "ProtectionMeasure", ProtectionMeasureService,
-         ProtectionMeasureInput, schemas.ProtectionMeasure, schemas.ProtectionMeasureFilters),
+        ("/usagers", "usagers", "Usager", UsagerService, UsagerIdentityInput, schemas.Usager, schemas.UsagerFilters),
+        ("/contacts", "entourage", "Contact", ContactService, ContactInput, schemas.Contact, schemas.ContactFilters),
+        (
+            "/protection-measures",
+            "entourage",
+            "ProtectionMeasure",
+            ProtectionMeasureService,
+            ProtectionMeasureInput,
+            schemas.ProtectionMeasure,
+            schemas.ProtectionMeasureFilters,
+        ),
         ("/stays", "stays", "Stay", StayService, StayInput, schemas.Stay, schemas.StayFilters),
-        ("/professionals", "professionals", "Professional", ProfessionalService, ProfessionalInput,
-         schemas.Professional, schemas.ProfessionalFilters),
+        (
+            "/professionals",
+            "professionals",
+            "Professional",
+            ProfessionalService,
+            ProfessionalInput,
+            schemas.Professional,
+            schemas.ProfessionalFilters,
+        ),
     ):
-        router.include_router(resource_router(path=path, tag=tag, name=name, service=service,
-                                              create_model_=body, public=public, filters=filters))
+        router.include_router(
+            resource_router(
+                path=path, tag=tag, name=name, service=service, create_model_=body, public=public, filters=filters
+            )
+        )
     return router

@@ -94,8 +94,12 @@ class EssmsFilters(ListFilters):
 
 
 class UsagerFilters(ListFilters):
-    q: str | None = Field(None, max_length=200, description="Names and first names, in any order; case, "
-                          "accents, hyphens and apostrophes ignored; each word may be the start of a name")
+    q: str | None = Field(
+        None,
+        max_length=200,
+        description="Names and first names, in any order; case, "
+        "accents, hyphens and apostrophes ignored; each word may be the start of a name",
+    )
     nom: str | None = Field(None, max_length=100, description="Birth or used name")
     prenom: str | None = Field(None, max_length=100, description="Any birth first name or the used first name")
     date_naissance: date | None = None

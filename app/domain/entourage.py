@@ -34,7 +34,8 @@ class ContactInput(DomainModel):
     prenom: PersonName | None = None
     civilite: Annotated[str, coded(codes.civilites)] | None = None
     roles: list[Annotated[str, coded(codes.contact_roles)]] = Field(
-        min_length=1, max_length=6,
+        min_length=1,
+        max_length=6,
         description="TRE_R260: NOK personne de confiance, GUARD responsable légal, CAREGIVER aidant, "
         "ECON personne à prévenir…",
     )
@@ -62,8 +63,7 @@ class ContactInput(DomainModel):
 def check_single_personne_de_confiance(new_roles: list[str], other_contacts_roles: list[list[str]]) -> None:
     """A usager designates at most one personne de confiance (CASF L311-5-1)."""
     if PERSONNE_DE_CONFIANCE in new_roles and any(PERSONNE_DE_CONFIANCE in r for r in other_contacts_roles):
-        raise Conflict("single-personne-de-confiance",
-                       "The usager already has a personne de confiance", field="roles")
+        raise Conflict("single-personne-de-confiance", "The usager already has a personne de confiance", field="roles")
 
 
 class MeasureNature(StrEnum):
@@ -135,11 +135,13 @@ class ProtectionMeasureInput(DomainModel):
 def check_protector_contact(contact_usager_id: UUID | None, measure_usager_id: UUID) -> None:
     """The protecting contact must exist and belong to the same usager."""
     if contact_usager_id is None:
-        raise RuleViolation("protector-exists", "protecteur_contact_id is not a known contact",
-                            field="protecteur_contact_id")
+        raise RuleViolation(
+            "protector-exists", "protecteur_contact_id is not a known contact", field="protecteur_contact_id"
+        )
     if contact_usager_id != measure_usager_id:
-        raise RuleViolation("protector-same-usager", "The protecting contact belongs to another usager",
-                            field="protecteur_contact_id")
+        raise RuleViolation(
+            "protector-same-usager", "The protecting contact belongs to another usager", field="protecteur_contact_id"
+        )
 
 
 def check_no_overlapping_measure(new: ProtectionMeasureInput, others: list[ProtectionMeasureInput]) -> None:
@@ -150,5 +152,6 @@ def check_no_overlapping_measure(new: ProtectionMeasureInput, others: list[Prote
         new_end = new.date_fin or date.max
         other_end = other.date_fin or date.max
         if new.date_debut <= other_end and other.date_debut <= new_end:
-            raise Conflict("measure-no-overlap",
-                           f"A {new.nature.value} measure already covers this period", field="date_debut")
+            raise Conflict(
+                "measure-no-overlap", f"A {new.nature.value} measure already covers this period", field="date_debut"
+            )

@@ -47,8 +47,9 @@ def check_finess(value: str) -> str:
     """Return the normalised FINESS number or raise ``InvalidValue`` (format or check key)."""
     number = value.strip().upper()
     if not FINESS_PATTERN.match(number):
-        raise InvalidValue("finess-format", "A FINESS number has 9 characters: 2 for the department "
-                           "(digits, or 2A/2B), then 7 digits")
+        raise InvalidValue(
+            "finess-format", "A FINESS number has 9 characters: 2 for the department (digits, or 2A/2B), then 7 digits"
+        )
     if not luhn_valid(_as_digits(number)):
         raise InvalidValue("finess-key", f"FINESS {number}: the check key (last character) is wrong")
     return number

@@ -55,8 +55,9 @@ class IdentityAttribute(StrEnum):
     HOMA = "HOMA"
 
 
-def identity_status(*, insi_verified: bool, high_trust_proof: bool,
-                    attributes: frozenset[IdentityAttribute] | set[IdentityAttribute]) -> IdentityStatus:
+def identity_status(
+    *, insi_verified: bool, high_trust_proof: bool, attributes: frozenset[IdentityAttribute] | set[IdentityAttribute]
+) -> IdentityStatus:
     """The status is derived, never stored on its own: INSi x high-trust proof (RNIV rule 20).
 
     A doubtful or fictitious identity stays provisional whatever was checked (rule 25).

@@ -96,13 +96,16 @@ class StayInput(DomainModel):
 def check_single_open_stay(stay: StayInput, other_open_stays_in_same_essms: int) -> None:
     """At most one open stay per usager per ESSMS; stays in different ESSMS may run at the same time."""
     if stay.is_open and other_open_stays_in_same_essms > 0:
-        raise Conflict("single-open-stay-per-essms",
-                       "The usager already has an open stay in this ESSMS", field="essms_id")
+        raise Conflict(
+            "single-open-stay-per-essms", "The usager already has an open stay in this ESSMS", field="essms_id"
+        )
 
 
 def check_activity_offered(stay: StayInput, essms_activity_types: list[str]) -> None:
     """The accueil type of a stay is one the ESSMS offers (when the ESSMS lists them)."""
     if stay.type_activite and essms_activity_types and stay.type_activite not in essms_activity_types:
-        raise RuleViolation("type-activite-offered",
-                            f"The ESSMS does not offer type of activity {stay.type_activite}",
-                            field="type_activite")
+        raise RuleViolation(
+            "type-activite-offered",
+            f"The ESSMS does not offer type of activity {stay.type_activite}",
+            field="type_activite",
+        )

@@ -26,8 +26,13 @@ class ContactService(ResourceService[ContactInput]):
     input_model = ContactInput
     record_model = ContactInput
     immutable_fields = ("usager_id",)
-    unique_rules = {"uq_contact_personne_de_confiance": (
-        "single-personne-de-confiance", "The usager already has a personne de confiance", "roles")}
+    unique_rules = {
+        "uq_contact_personne_de_confiance": (
+            "single-personne-de-confiance",
+            "The usager already has a personne de confiance",
+            "roles",
+        )
+    }
     repo: ContactRepository
 
     def conditions(self, filters: Any) -> list[ColumnElement[bool]]:
@@ -40,8 +45,7 @@ class ContactService(ResourceService[ContactInput]):
         return conditions
 
     def columns(self, record: ContactInput) -> dict[str, Any]:
-        return {"usager_id": record.usager_id,
-                "personne_de_confiance": entourage.PERSONNE_DE_CONFIANCE in record.roles}
+        return {"usager_id": record.usager_id, "personne_de_confiance": entourage.PERSONNE_DE_CONFIANCE in record.roles}
 
     async def check(self, record: ContactInput, current_id: uuid.UUID | None) -> None:
         await _require_usager(self, record.usager_id)
@@ -64,13 +68,19 @@ class ProtectionMeasureService(ResourceService[ProtectionMeasureInput]):
         if filters.nature:
             conditions.append(c.nature == filters.nature.value)
         if filters.active_on:
-            conditions.append(and_(c.date_debut <= filters.active_on,
-                                   or_(c.date_fin.is_(None), c.date_fin >= filters.active_on)))
+            conditions.append(
+                and_(c.date_debut <= filters.active_on, or_(c.date_fin.is_(None), c.date_fin >= filters.active_on))
+            )
         return conditions
 
     def columns(self, record: ProtectionMeasureInput) -> dict[str, Any]:
-        return {"usager_id": record.usager_id, "nature": record.nature.value, "date_debut": record.date_debut,
-                "date_fin": record.date_fin, "protecteur_contact_id": record.protecteur_contact_id}
+        return {
+            "usager_id": record.usager_id,
+            "nature": record.nature.value,
+            "date_debut": record.date_debut,
+            "date_fin": record.date_fin,
+            "protecteur_contact_id": record.protecteur_contact_id,
+        }
 
     async def check(self, record: ProtectionMeasureInput, current_id: uuid.UUID | None) -> None:
         await _require_usager(self, record.usager_id)
@@ -79,7 +89,8 @@ class ProtectionMeasureService(ResourceService[ProtectionMeasureInput]):
             entourage.check_protector_contact(owner, record.usager_id)
         others = await self.repo.same_nature(record.usager_id, record.nature.value, current_id)
         entourage.check_no_overlapping_measure(
-            record, [ProtectionMeasureInput.model_validate(self._domain_part(b)) for b in others])
+            record, [ProtectionMeasureInput.model_validate(self._domain_part(b)) for b in others]
+        )
 
     def _domain_part(self, body: str) -> dict[str, Any]:
         data = orjson.loads(body)

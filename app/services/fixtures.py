@@ -43,14 +43,17 @@ def _record(kind: str, key: str) -> Iterator[None]:
     try:
         yield
     except InputInvalid as error:
-        raise FixtureError(kind, key, [f"{'.'.join(map(str, e['loc']))}: {e['msg']} ({e['type']})"
-                                       for e in error.error.errors()]) from error
+        raise FixtureError(
+            kind, key, [f"{'.'.join(map(str, e['loc']))}: {e['msg']} ({e['type']})" for e in error.error.errors()]
+        ) from error
     except ValidationError as error:
-        raise FixtureError(kind, key, [f"{'.'.join(map(str, e['loc']))}: {e['msg']} ({e['type']})"
-                                       for e in error.errors()]) from error
+        raise FixtureError(
+            kind, key, [f"{'.'.join(map(str, e['loc']))}: {e['msg']} ({e['type']})" for e in error.errors()]
+        ) from error
     except DomainError as error:
-        raise FixtureError(kind, key, [f"{i.field}: {i.message} ({i.rule})" for i in error.issues]
-                           or [error.message]) from error
+        raise FixtureError(
+            kind, key, [f"{i.field}: {i.message} ({i.rule})" for i in error.issues] or [error.message]
+        ) from error
     except KeyError as error:
         raise FixtureError(kind, key, [f"unknown reference {error}"]) from error
 
@@ -76,14 +79,15 @@ class _Loader:
     def ref(self, key: str) -> uuid.UUID:
         return self.ids[key]
 
-    async def each(self, kind: str, items: list[dict[str, Any]],
-                   load_one: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+    async def each(
+        self, kind: str, items: list[dict[str, Any]], load_one: Callable[[dict[str, Any]], Awaitable[None]]
+    ) -> None:
         for item in items:
             with _record(kind, str(item.get("key") or item.get("usager") or "?")):
                 await load_one(item)
 
     async def _existing(self, service: Any, where: list[Any]) -> uuid.UUID | None:
-        page = await service.list(where=where, after=None, limit=1, include_archived=True)
+        page = await service.list_page(where=where, after=None, limit=1, include_archived=True)
         return page.rows[0].id if page.rows else None
 
     async def _keep_or_create(self, kind: str, key: str, service: Any, where: list[Any], record: Any) -> bool:
@@ -95,21 +99,24 @@ class _Loader:
     async def organisme(self, item: dict[str, Any]) -> None:
         service = OrganismeService(self.connection, SYSTEM)
         record = OrganismeInput.model_validate(_without(item, "key"))
-        await self._keep_or_create("organisme", item["key"], service,
-                                   [service.repo.c.finess_ej == record.finess_ej], record)
+        await self._keep_or_create(
+            "organisme", item["key"], service, [service.repo.c.finess_ej == record.finess_ej], record
+        )
 
     async def essms(self, item: dict[str, Any]) -> None:
         service = EssmsService(self.connection, SYSTEM)
         data = {**_without(item, "key", "organisme"), "organisme_id": str(self.ref(item["organisme"]))}
         record = EssmsInput.model_validate(data)
-        await self._keep_or_create("essms", item["key"], service, [service.repo.c.finess_et == record.finess_et],
-                                   record)
+        await self._keep_or_create(
+            "essms", item["key"], service, [service.repo.c.finess_et == record.finess_et], record
+        )
 
     async def professional(self, item: dict[str, Any]) -> None:
         service = ProfessionalService(self.connection, SYSTEM)
         data = _without(item, "key")
-        data["affectations"] = [{**_without(a, "essms"), "essms_id": str(self.ref(a["essms"]))}
-                                for a in data.get("affectations", [])]
+        data["affectations"] = [
+            {**_without(a, "essms"), "essms_id": str(self.ref(a["essms"]))} for a in data.get("affectations", [])
+        ]
         record = ProfessionalInput.model_validate(data)
         c = service.repo.c
         where = [c.rpps == record.rpps] if record.rpps else [c.identifiant_local == record.identifiant_local]
@@ -126,8 +133,9 @@ class _Loader:
         if await self._keep_or_create("usager", item["key"], service, where, record):
             self.new_usagers.add(item["key"])
 
-    def child(self, kind: str, service_cls: Any, model: Any,
-              refs: dict[str, str]) -> Callable[[dict[str, Any]], Awaitable[None]]:
+    def child(
+        self, kind: str, service_cls: Any, model: Any, refs: dict[str, str]
+    ) -> Callable[[dict[str, Any]], Awaitable[None]]:
         """Loader of records that hang off a usager: created with a new usager, kept with an old one."""
 
         async def load_one(item: dict[str, Any]) -> None:
@@ -157,13 +165,26 @@ async def load(connection: AsyncConnection, data: dict[str, Any]) -> LoadReport:
     await loader.each("essms", data.get("essms", []), loader.essms)
     await loader.each("professional", data.get("professionals", []), loader.professional)
     await loader.each("usager", data.get("usagers", []), loader.usager)
-    await loader.each("contact", data.get("contacts", []),
-                      loader.child("contact", ContactService, ContactInput, {"usager": "usager_id"}))
-    await loader.each("protection_measure", data.get("protection_measures", []),
-                      loader.child("protection_measure", ProtectionMeasureService, ProtectionMeasureInput,
-                                   {"usager": "usager_id", "protecteur_contact": "protecteur_contact_id"}))
-    await loader.each("stay", data.get("stays", []),
-                      loader.child("stay", StayService, StayInput, {"usager": "usager_id", "essms": "essms_id"}))
+    await loader.each(
+        "contact",
+        data.get("contacts", []),
+        loader.child("contact", ContactService, ContactInput, {"usager": "usager_id"}),
+    )
+    await loader.each(
+        "protection_measure",
+        data.get("protection_measures", []),
+        loader.child(
+            "protection_measure",
+            ProtectionMeasureService,
+            ProtectionMeasureInput,
+            {"usager": "usager_id", "protecteur_contact": "protecteur_contact_id"},
+        ),
+    )
+    await loader.each(
+        "stay",
+        data.get("stays", []),
+        loader.child("stay", StayService, StayInput, {"usager": "usager_id", "essms": "essms_id"}),
+    )
     return loader.report
 
 

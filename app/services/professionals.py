@@ -40,15 +40,20 @@ class ProfessionalService(ResourceService[ProfessionalInput]):
         return {"idnps": record.national_id()}
 
     def columns(self, record: ProfessionalInput) -> dict[str, Any]:
-        return {"rpps": record.rpps, "identifiant_local": record.identifiant_local,
-                "name_key": sort_key(f"{record.nom} {record.prenom}"), "profession": record.profession}
+        return {
+            "rpps": record.rpps,
+            "identifiant_local": record.identifiant_local,
+            "name_key": sort_key(f"{record.nom} {record.prenom}"),
+            "profession": record.profession,
+        }
 
     async def check(self, record: ProfessionalInput, current_id: uuid.UUID | None) -> None:
         essms = EssmsRepository(self.connection)
         for index, assignment in enumerate(record.affectations):
             if await essms.get(assignment.essms_id, self.principal.scope) is None:
-                raise RuleViolation("essms-exists", f"No ESSMS {assignment.essms_id}",
-                                    field=f"affectations.{index}.essms_id")
+                raise RuleViolation(
+                    "essms-exists", f"No ESSMS {assignment.essms_id}", field=f"affectations.{index}.essms_id"
+                )
 
     async def after_write(self, resource_id: uuid.UUID, record: ProfessionalInput) -> None:
         await self.repo.replace_assignments(resource_id, [a.essms_id for a in record.affectations])

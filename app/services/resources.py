@@ -99,10 +99,23 @@ class ResourceService(Generic[RecordT]):
         row = await self.get(resource_id)
         return row, self.record_from_body(row.body)
 
-    async def list(self, *, where: list[ColumnElement[bool]], after: Keyset | None, limit: int,
-                   sort: str | None = None, include_archived: bool = False) -> Page:
-        rows = await self.repo.page(scope=self.principal.scope, where=where, after=after, limit=limit + 1,
-                                    sort=sort, include_archived=include_archived)
+    async def list_page(
+        self,
+        *,
+        where: list[ColumnElement[bool]],
+        after: Keyset | None,
+        limit: int,
+        sort: str | None = None,
+        include_archived: bool = False,
+    ) -> Page:
+        rows = await self.repo.page(
+            scope=self.principal.scope,
+            where=where,
+            after=after,
+            limit=limit + 1,
+            sort=sort,
+            include_archived=include_archived,
+        )
         more = len(rows) > limit
         rows = rows[:limit]
         cursor = Keyset(rows[-1][1], rows[-1][0].id) if more and rows else None
@@ -119,8 +132,11 @@ class ResourceService(Generic[RecordT]):
         resource_id = new_id()
         now = utcnow()
         body = self.render(record, resource_id, 1, now, now, None)
-        await self._unique(self.repo.insert(resource_id=resource_id, body=body, columns=self.columns(record),
-                                            actor=self.principal.actor, now=now))
+        await self._unique(
+            self.repo.insert(
+                resource_id=resource_id, body=body, columns=self.columns(record), actor=self.principal.actor, now=now
+            )
+        )
         await self.after_write(resource_id, record)
         return StoredRow(resource_id, 1, body, False)
 
@@ -141,17 +157,27 @@ class ResourceService(Generic[RecordT]):
         row, current = await self._current_for_write(resource_id, if_match)
         now = utcnow()
         body = self.render(current, resource_id, row.version + 1, self._created_at(row), now, now)
-        written = await self.repo.update(resource_id=resource_id, expected_version=row.version, body=body,
-                                         columns=self.columns(current), actor=self.principal.actor, now=now,
-                                         operation="archive", archived_at=now)
+        written = await self.repo.update(
+            resource_id=resource_id,
+            expected_version=row.version,
+            body=body,
+            columns=self.columns(current),
+            actor=self.principal.actor,
+            now=now,
+            operation="archive",
+            archived_at=now,
+        )
         if not written:
             raise PreconditionFailed(f"{self.repo.resource_type} {resource_id} has changed")
         return StoredRow(resource_id, row.version + 1, body, True)
 
     # -- helpers -------------------------------------------------------------------------------------
     def _validate_patch_keys(self, patch: dict[str, Any]) -> None:
-        issues = [FieldIssue(k, "unknown-field", f"{k} is not a field of {self.repo.resource_type}")
-                  for k in patch if k not in self.input_model.model_fields]
+        issues = [
+            FieldIssue(k, "unknown-field", f"{k} is not a field of {self.repo.resource_type}")
+            for k in patch
+            if k not in self.input_model.model_fields
+        ]
         if issues:
             error = RuleViolation(issues[0].rule, issues[0].message, field=issues[0].field)
             error.issues = issues
@@ -163,7 +189,8 @@ class ResourceService(Generic[RecordT]):
             raise Gone(f"{self.repo.resource_type} {resource_id} is archived")
         if row.version != if_match:
             raise PreconditionFailed(
-                f"{self.repo.resource_type} {resource_id} is at version {row.version}, not {if_match}")
+                f"{self.repo.resource_type} {resource_id} is at version {row.version}, not {if_match}"
+            )
         return row, current
 
     async def _write_next(self, row: StoredRow, current: RecordT, document: dict[str, Any]) -> StoredRow:
@@ -177,9 +204,16 @@ class ResourceService(Generic[RecordT]):
         await self.check(record, row.id)
         now = utcnow()
         body = self.render(record, row.id, row.version + 1, self._created_at(row), now, None)
-        written = await self._unique(self.repo.update(
-            resource_id=row.id, expected_version=row.version, body=body, columns=self.columns(record),
-            actor=self.principal.actor, now=now))
+        written = await self._unique(
+            self.repo.update(
+                resource_id=row.id,
+                expected_version=row.version,
+                body=body,
+                columns=self.columns(record),
+                actor=self.principal.actor,
+                now=now,
+            )
+        )
         if not written:
             raise PreconditionFailed(f"{self.repo.resource_type} {row.id} has changed")
         await self.after_write(row.id, record)
@@ -211,8 +245,15 @@ class ResourceService(Generic[RecordT]):
     def _created_at(row: StoredRow) -> datetime:
         return datetime.fromisoformat(orjson.loads(row.body)["created_at"])
 
-    def render(self, record: RecordT, resource_id: uuid.UUID, version: int, created_at: datetime,
-               updated_at: datetime, archived_at: datetime | None) -> str:
+    def render(
+        self,
+        record: RecordT,
+        resource_id: uuid.UUID,
+        version: int,
+        created_at: datetime,
+        updated_at: datetime,
+        archived_at: datetime | None,
+    ) -> str:
         """The JSON served for this version (stored as is; reads return it without re-serialising)."""
         document = {
             "id": str(resource_id),

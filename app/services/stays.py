@@ -22,8 +22,13 @@ class StayService(ResourceService[StayInput]):
     record_model = StayInput
     derived_fields = ("status",)
     immutable_fields = ("usager_id", "essms_id")
-    unique_rules = {"uq_stay_open_per_essms": ("single-open-stay-per-essms",
-                                               "The usager already has an open stay in this ESSMS", "essms_id")}
+    unique_rules = {
+        "uq_stay_open_per_essms": (
+            "single-open-stay-per-essms",
+            "The usager already has an open stay in this ESSMS",
+            "essms_id",
+        )
+    }
     repo: StayRepository
 
     def conditions(self, filters: Any) -> list[ColumnElement[bool]]:
@@ -45,8 +50,14 @@ class StayService(ResourceService[StayInput]):
         return {"status": record.derive_status().value}
 
     def columns(self, record: StayInput) -> dict[str, Any]:
-        return {"usager_id": record.usager_id, "essms_id": record.essms_id, "date_entree": record.date_entree,
-                "date_sortie": record.date_sortie, "is_open": record.is_open, "status": record.derive_status().value}
+        return {
+            "usager_id": record.usager_id,
+            "essms_id": record.essms_id,
+            "date_entree": record.date_entree,
+            "date_sortie": record.date_sortie,
+            "is_open": record.is_open,
+            "status": record.derive_status().value,
+        }
 
     async def check(self, record: StayInput, current_id: uuid.UUID | None) -> None:
         essms = await EssmsRepository(self.connection).get(record.essms_id, self.principal.scope)
@@ -57,8 +68,7 @@ class StayService(ResourceService[StayInput]):
         if usager is None:
             raise RuleViolation("usager-exists", f"No usager {record.usager_id}", field="usager_id")
         stays.check_activity_offered(record, orjson.loads(essms.body).get("types_activite") or [])
-        stays.check_single_open_stay(record, await self.repo.count_open(record.usager_id, record.essms_id,
-                                                                        current_id))
+        stays.check_single_open_stay(record, await self.repo.count_open(record.usager_id, record.essms_id, current_id))
 
     async def after_write(self, resource_id: uuid.UUID, record: StayInput) -> None:
         await UsagerRepository(self.connection).link_essms(record.usager_id, record.essms_id)

@@ -21,8 +21,9 @@ class OrganismeService(ResourceService[OrganismeInput]):
     input_model = OrganismeInput
     record_model = OrganismeInput
     immutable_fields = ("finess_ej",)
-    unique_rules = {"uq_organisme_finess_ej": ("finess-unique", "This FINESS juridique is already recorded",
-                                               "finess_ej")}
+    unique_rules = {
+        "uq_organisme_finess_ej": ("finess-unique", "This FINESS juridique is already recorded", "finess_ej")
+    }
 
     def conditions(self, filters: Any) -> list[ColumnElement[bool]]:
         return [self.repo.c.finess_ej == filters.finess_ej] if filters.finess_ej else []
@@ -37,8 +38,9 @@ class EssmsService(ResourceService[EssmsInput]):
     record_model = EssmsInput
     derived_fields = ("categorie_libelle", "categorie_agregat", "categorie_obsolete")
     immutable_fields = ("finess_et",)
-    unique_rules = {"uq_essms_finess_et": ("finess-unique", "This FINESS géographique is already recorded",
-                                           "finess_et")}
+    unique_rules = {
+        "uq_essms_finess_et": ("finess-unique", "This FINESS géographique is already recorded", "finess_et")
+    }
 
     def conditions(self, filters: Any) -> list[ColumnElement[bool]]:
         c = self.repo.c
@@ -55,11 +57,16 @@ class EssmsService(ResourceService[EssmsInput]):
         return structures.category_facts(record.categorie)
 
     def columns(self, record: EssmsInput) -> dict[str, Any]:
-        return {"finess_et": record.finess_et, "organisme_id": record.organisme_id,
-                "categorie": record.categorie, "name_key": sort_key(record.nom)}
+        return {
+            "finess_et": record.finess_et,
+            "organisme_id": record.organisme_id,
+            "categorie": record.categorie,
+            "name_key": sort_key(record.nom),
+        }
 
     async def check(self, record: EssmsInput, current_id: uuid.UUID | None) -> None:
         organismes = OrganismeRepository(self.connection)
         if await organismes.get(record.organisme_id, Scope.everything()) is None:
-            raise RuleViolation("organisme-exists", f"No organisme gestionnaire {record.organisme_id}",
-                                field="organisme_id")
+            raise RuleViolation(
+                "organisme-exists", f"No organisme gestionnaire {record.organisme_id}", field="organisme_id"
+            )

@@ -29,8 +29,7 @@ class UsagerService(ResourceService[UsagerRecord]):
     input_model = UsagerIdentityInput
     record_model = UsagerRecord
     derived_fields = ("identity_status",)
-    unique_rules = {"uq_usager_ins_matricule": ("ins-unique", "This INS is already carried by another usager",
-                                                "ins")}
+    unique_rules = {"uq_usager_ins_matricule": ("ins-unique", "This INS is already carried by another usager", "ins")}
     repo: UsagerRepository
 
     def derived(self, record: UsagerRecord) -> dict[str, Any]:
@@ -61,10 +60,15 @@ class UsagerService(ResourceService[UsagerRecord]):
 
     def conditions(self, filters: Any) -> list[ColumnElement[bool]]:
         return self.search_conditions(
-            q=filters.q, nom=filters.nom, prenom=filters.prenom, date_naissance=filters.date_naissance,
-            sexe=filters.sexe, essms_id=filters.essms_id,
+            q=filters.q,
+            nom=filters.nom,
+            prenom=filters.prenom,
+            date_naissance=filters.date_naissance,
+            sexe=filters.sexe,
+            essms_id=filters.essms_id,
             identity_status=filters.identity_status.value if filters.identity_status else None,
-            identifiant_local=filters.identifiant_local)
+            identifiant_local=filters.identifiant_local,
+        )
 
     def search_conditions(
         self,
@@ -97,7 +101,11 @@ class UsagerService(ResourceService[UsagerRecord]):
         if identifiant_local is not None:
             conditions.append(c.identifiant_local == identifiant_local)
         if essms_id is not None:
-            conditions.append(c.id.in_(
-                USAGER_ESSMS.select().with_only_columns(USAGER_ESSMS.c.usager_id)
-                .where(USAGER_ESSMS.c.essms_id == essms_id)))
+            conditions.append(
+                c.id.in_(
+                    USAGER_ESSMS.select()
+                    .with_only_columns(USAGER_ESSMS.c.usager_id)
+                    .where(USAGER_ESSMS.c.essms_id == essms_id)
+                )
+            )
         return conditions

@@ -9,7 +9,6 @@ from alembic import command
 from alembic.config import Config
 
 
-
 def _migrations_dir() -> Path:
     """The project's migrations/ folder: beside the source tree, or in the working directory (image)."""
     beside_source = Path(__file__).resolve().parents[2] / "migrations"

@@ -129,14 +129,16 @@ class ResourceRepository:
             else:
                 conditions.append(self.c.id > after.id)
         order = [sort_column, self.c.id] if sort_column is not None else [self.c.id]
-        columns = [self.c.id, self.c.version, self.c.body, self.c.archived_at]
+        columns: list[Any] = [self.c.id, self.c.version, self.c.body, self.c.archived_at]
         if sort_column is not None:
             columns.append(sort_column.label("sort_value"))
         statement = select(*columns).where(*conditions).order_by(*order).limit(limit)
         rows = (await self.connection.execute(statement)).all()
         return [
-            (StoredRow(r.id, r.version, r.body, r.archived_at is not None),
-             r.sort_value if sort_column is not None else None)
+            (
+                StoredRow(r.id, r.version, r.body, r.archived_at is not None),
+                r.sort_value if sort_column is not None else None,
+            )
             for r in rows
         ]
 
@@ -152,16 +154,33 @@ class ResourceRepository:
         return [HistoryEntry(r.version, r.operation, r.actor, _utc(r.recorded_at), r.body) for r in rows]
 
     # -- writes --------------------------------------------------------------------------------------
-    async def insert(self, *, resource_id: uuid.UUID, body: str, columns: dict[str, Any], actor: str,
-                     now: datetime) -> None:
-        values = {"id": resource_id, "version": 1, "created_at": now, "updated_at": now, "archived_at": None,
-                  "body": body, **columns}
+    async def insert(
+        self, *, resource_id: uuid.UUID, body: str, columns: dict[str, Any], actor: str, now: datetime
+    ) -> None:
+        values = {
+            "id": resource_id,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+            "archived_at": None,
+            "body": body,
+            **columns,
+        }
         await self._guarded(insert(self.table).values(**values))
         await self._record(resource_id, 1, "create", actor, now, body)
 
-    async def update(self, *, resource_id: uuid.UUID, expected_version: int, body: str,
-                     columns: dict[str, Any], actor: str, now: datetime, operation: str = "update",
-                     archived_at: datetime | None = None) -> bool:
+    async def update(
+        self,
+        *,
+        resource_id: uuid.UUID,
+        expected_version: int,
+        body: str,
+        columns: dict[str, Any],
+        actor: str,
+        now: datetime,
+        operation: str = "update",
+        archived_at: datetime | None = None,
+    ) -> bool:
         """Write the next version if the stored one is still ``expected_version`` (optimistic locking)."""
         statement = (
             update(self.table)
@@ -169,7 +188,7 @@ class ResourceRepository:
             .values(version=expected_version + 1, updated_at=now, body=body, archived_at=archived_at, **columns)
         )
         result = await self._guarded(statement)
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if result.rowcount != 1:
             return False
         await self._record(resource_id, expected_version + 1, operation, actor, now, body)
         return True
@@ -181,12 +200,18 @@ class ResourceRepository:
         except IntegrityError as error:
             raise UniqueViolation(_constraint_name(error)) from error
 
-    async def _record(self, resource_id: uuid.UUID, version: int, operation: str, actor: str, now: datetime,
-                      body: str) -> None:
+    async def _record(
+        self, resource_id: uuid.UUID, version: int, operation: str, actor: str, now: datetime, body: str
+    ) -> None:
         await self.connection.execute(
             insert(tables.ResourceHistory.__table__).values(  # type: ignore[attr-defined]
-                resource_type=self.resource_type, resource_id=resource_id, version=version,
-                operation=operation, actor=actor, recorded_at=now, body=body,
+                resource_type=self.resource_type,
+                resource_id=resource_id,
+                version=version,
+                operation=operation,
+                actor=actor,
+                recorded_at=now,
+                body=body,
             )
         )
 
@@ -203,9 +228,7 @@ TOKENS = _t(tables.UsagerSearchToken)
 
 def _usager_visible(usager_id_column: Any, scope: Scope) -> ColumnElement[bool]:
     assert scope.essms_ids is not None
-    return exists().where(
-        USAGER_ESSMS.c.usager_id == usager_id_column, USAGER_ESSMS.c.essms_id.in_(scope.essms_ids)
-    )
+    return exists().where(USAGER_ESSMS.c.usager_id == usager_id_column, USAGER_ESSMS.c.essms_id.in_(scope.essms_ids))
 
 
 class OrganismeRepository(ResourceRepository):
@@ -240,9 +263,7 @@ class UsagerRepository(ResourceRepository):
         """Usagers having a name token starting with ``prefix`` (an index range, no LIKE)."""
         upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
         return self.c.id.in_(
-            select(TOKENS.c.usager_id).where(
-                TOKENS.c.token >= prefix, TOKENS.c.token < upper, TOKENS.c.kind.in_(kinds)
-            )
+            select(TOKENS.c.usager_id).where(TOKENS.c.token >= prefix, TOKENS.c.token < upper, TOKENS.c.kind.in_(kinds))
         )
 
     async def replace_tokens(self, usager_id: uuid.UUID, tokens: set[tuple[str, str]]) -> None:
@@ -254,8 +275,9 @@ class UsagerRepository(ResourceRepository):
 
     async def link_essms(self, usager_id: uuid.UUID, essms_id: uuid.UUID) -> None:
         known = await self.connection.scalar(
-            select(func.count()).select_from(USAGER_ESSMS).where(
-                USAGER_ESSMS.c.usager_id == usager_id, USAGER_ESSMS.c.essms_id == essms_id)
+            select(func.count())
+            .select_from(USAGER_ESSMS)
+            .where(USAGER_ESSMS.c.usager_id == usager_id, USAGER_ESSMS.c.essms_id == essms_id)
         )
         if not known:
             await self.connection.execute(insert(USAGER_ESSMS).values(usager_id=usager_id, essms_id=essms_id))
@@ -271,13 +293,14 @@ class ContactRepository(ResourceRepository):
     async def other_active_roles(self, usager_id: uuid.UUID, exclude: uuid.UUID | None) -> list[str]:
         """Bodies of the usager's other active contacts (for the single personne de confiance rule)."""
         statement = select(self.c.body).where(
-            self.c.usager_id == usager_id, self.c.archived_at.is_(None),
-            *( [self.c.id != exclude] if exclude else [] ),
+            self.c.usager_id == usager_id,
+            self.c.archived_at.is_(None),
+            *([self.c.id != exclude] if exclude else []),
         )
         return [row.body for row in (await self.connection.execute(statement)).all()]
 
     async def owner(self, contact_id: uuid.UUID) -> uuid.UUID | None:
-        return await self.connection.scalar(  # type: ignore[no-any-return]
+        return await self.connection.scalar(
             select(self.c.usager_id).where(self.c.id == contact_id, self.c.archived_at.is_(None))
         )
 
@@ -291,8 +314,10 @@ class ProtectionMeasureRepository(ResourceRepository):
 
     async def same_nature(self, usager_id: uuid.UUID, nature: str, exclude: uuid.UUID | None) -> list[str]:
         statement = select(self.c.body).where(
-            self.c.usager_id == usager_id, self.c.nature == nature, self.c.archived_at.is_(None),
-            *( [self.c.id != exclude] if exclude else [] ),
+            self.c.usager_id == usager_id,
+            self.c.nature == nature,
+            self.c.archived_at.is_(None),
+            *([self.c.id != exclude] if exclude else []),
         )
         return [row.body for row in (await self.connection.execute(statement)).all()]
 
@@ -308,8 +333,11 @@ class StayRepository(ResourceRepository):
 
     async def count_open(self, usager_id: uuid.UUID, essms_id: uuid.UUID, exclude: uuid.UUID | None) -> int:
         statement = select(func.count()).where(
-            self.c.usager_id == usager_id, self.c.essms_id == essms_id, self.c.is_open,
-            self.c.archived_at.is_(None), *( [self.c.id != exclude] if exclude else [] ),
+            self.c.usager_id == usager_id,
+            self.c.essms_id == essms_id,
+            self.c.is_open,
+            self.c.archived_at.is_(None),
+            *([self.c.id != exclude] if exclude else []),
         )
         return int(await self.connection.scalar(statement) or 0)
 
@@ -329,12 +357,14 @@ class ProfessionalRepository(ResourceRepository):
         )
 
     def works_in(self, essms_id: uuid.UUID) -> ColumnElement[bool]:
-        return self.c.id.in_(select(PROFESSIONAL_ESSMS.c.professional_id).where(
-            PROFESSIONAL_ESSMS.c.essms_id == essms_id))
+        return self.c.id.in_(
+            select(PROFESSIONAL_ESSMS.c.professional_id).where(PROFESSIONAL_ESSMS.c.essms_id == essms_id)
+        )
 
     async def replace_assignments(self, professional_id: uuid.UUID, essms_ids: list[uuid.UUID]) -> None:
         await self.connection.execute(
-            delete(PROFESSIONAL_ESSMS).where(PROFESSIONAL_ESSMS.c.professional_id == professional_id))
+            delete(PROFESSIONAL_ESSMS).where(PROFESSIONAL_ESSMS.c.professional_id == professional_id)
+        )
         if essms_ids:
             await self.connection.execute(
                 insert(PROFESSIONAL_ESSMS),

@@ -69,8 +69,13 @@ class Essms(ResourceColumns, table=True):
 class Usager(ResourceColumns, table=True):
     __tablename__ = "usager"
     __table_args__ = (
-        Index("uq_usager_ins_matricule", "ins_matricule", unique=True,
-              sqlite_where=text("ins_matricule IS NOT NULL"), postgresql_where=text("ins_matricule IS NOT NULL")),
+        Index(
+            "uq_usager_ins_matricule",
+            "ins_matricule",
+            unique=True,
+            sqlite_where=text("ins_matricule IS NOT NULL"),
+            postgresql_where=text("ins_matricule IS NOT NULL"),
+        ),
         Index("ix_usager_name_key_id", "name_key", "id"),
     )
     name_key: str = Field(sa_type=String(300), nullable=False)
@@ -87,9 +92,7 @@ class UsagerSearchToken(SQLModel, table=True):
 
     __tablename__ = "usager_search_token"
     __table_args__ = (Index("ix_usager_search_token_token", "token", "kind", "usager_id"),)
-    usager_id: uuid.UUID = Field(
-        sa_column=Column(Uuid, ForeignKey("usager.id", ondelete="CASCADE"), primary_key=True)
-    )
+    usager_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("usager.id", ondelete="CASCADE"), primary_key=True))
     kind: str = Field(sa_type=String(1), primary_key=True)
     token: str = Field(sa_type=TokenText, primary_key=True)
 
@@ -99,18 +102,20 @@ class UsagerEssms(SQLModel, table=True):
 
     __tablename__ = "usager_essms"
     __table_args__ = (Index("ix_usager_essms_essms_id", "essms_id", "usager_id"),)
-    usager_id: uuid.UUID = Field(
-        sa_column=Column(Uuid, ForeignKey("usager.id", ondelete="CASCADE"), primary_key=True)
-    )
+    usager_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("usager.id", ondelete="CASCADE"), primary_key=True))
     essms_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("essms.id"), primary_key=True))
 
 
 class Contact(ResourceColumns, table=True):
     __tablename__ = "contact"
     __table_args__ = (
-        Index("uq_contact_personne_de_confiance", "usager_id", unique=True,
-              sqlite_where=text("personne_de_confiance AND archived_at IS NULL"),
-              postgresql_where=text("personne_de_confiance AND archived_at IS NULL")),
+        Index(
+            "uq_contact_personne_de_confiance",
+            "usager_id",
+            unique=True,
+            sqlite_where=text("personne_de_confiance AND archived_at IS NULL"),
+            postgresql_where=text("personne_de_confiance AND archived_at IS NULL"),
+        ),
     )
     usager_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("usager.id"), nullable=False, index=True))
     personne_de_confiance: bool = Field(nullable=False)
@@ -130,9 +135,14 @@ class ProtectionMeasure(ResourceColumns, table=True):
 class Stay(ResourceColumns, table=True):
     __tablename__ = "stay"
     __table_args__ = (
-        Index("uq_stay_open_per_essms", "usager_id", "essms_id", unique=True,
-              sqlite_where=text("is_open AND archived_at IS NULL"),
-              postgresql_where=text("is_open AND archived_at IS NULL")),
+        Index(
+            "uq_stay_open_per_essms",
+            "usager_id",
+            "essms_id",
+            unique=True,
+            sqlite_where=text("is_open AND archived_at IS NULL"),
+            postgresql_where=text("is_open AND archived_at IS NULL"),
+        ),
         Index("ix_stay_essms_id_id", "essms_id", "id"),
     )
     usager_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("usager.id"), nullable=False, index=True))
@@ -146,8 +156,13 @@ class Stay(ResourceColumns, table=True):
 class Professional(ResourceColumns, table=True):
     __tablename__ = "professional"
     __table_args__ = (
-        Index("uq_professional_rpps", "rpps", unique=True,
-              sqlite_where=text("rpps IS NOT NULL"), postgresql_where=text("rpps IS NOT NULL")),
+        Index(
+            "uq_professional_rpps",
+            "rpps",
+            unique=True,
+            sqlite_where=text("rpps IS NOT NULL"),
+            postgresql_where=text("rpps IS NOT NULL"),
+        ),
     )
     rpps: str | None = Field(default=None, sa_type=String(11), nullable=True)
     identifiant_local: str | None = Field(default=None, sa_type=String(200), nullable=True, index=True)
@@ -168,11 +183,11 @@ class ResourceHistory(SQLModel, table=True):
     """Every version of every resource: who, when, which operation, the full content."""
 
     __tablename__ = "resource_history"
-    __table_args__ = (
-        Index("uq_resource_history_version", "resource_type", "resource_id", "version", unique=True),
+    __table_args__ = (Index("uq_resource_history_version", "resource_type", "resource_id", "version", unique=True),)
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     )
-    id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"),
-                                                            primary_key=True, autoincrement=True))
     resource_type: str = Field(sa_type=String(40), nullable=False)
     resource_id: uuid.UUID = Field(sa_type=Uuid, nullable=False)
     version: int = Field(sa_type=Integer, nullable=False)

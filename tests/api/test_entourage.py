@@ -11,8 +11,7 @@ pytestmark = pytest.mark.usefixtures("backend")
 
 
 async def contact(client: httpx.AsyncClient, usager_id: str, **fields: object) -> httpx.Response:
-    body = {"usager_id": usager_id, "nom": "MARTIN", "prenom": "Paul", "roles": ["ECON"], "relation": "SON",
-            **fields}
+    body = {"usager_id": usager_id, "nom": "MARTIN", "prenom": "Paul", "roles": ["ECON"], "relation": "SON", **fields}
     return await client.post("/contacts", json=body)
 
 
@@ -40,8 +39,14 @@ async def test_contact_codes(client: httpx.AsyncClient) -> None:
 
 
 async def measure(client: httpx.AsyncClient, usager_id: str, **fields: object) -> httpx.Response:
-    body = {"usager_id": usager_id, "nature": "TUTELLE", "date_debut": "2022-05-10", "portee": "biens_et_personne",
-            "jugement": {"tribunal": "Tribunal judiciaire de Lyon", "date": "2022-05-02"}, **fields}
+    body = {
+        "usager_id": usager_id,
+        "nature": "TUTELLE",
+        "date_debut": "2022-05-10",
+        "portee": "biens_et_personne",
+        "jugement": {"tribunal": "Tribunal judiciaire de Lyon", "date": "2022-05-02"},
+        **fields,
+    }
     return await client.post("/protection-measures", json=body)
 
 
@@ -67,8 +72,13 @@ async def test_protection_measure_with_a_protecting_contact(client: httpx.AsyncC
     [
         ({"date_fin": "2020-01-01"}, "date-fin-after-date-debut"),
         ({"nature": "TUTELLE_PROVISOIRE"}, "enum"),
-        ({"protecteur_contact_id": "01a21117-06df-7abd-8df1-0deb22fe3602",
-          "protecteur_organisme": {"raison_sociale": "UDAF du Rhône"}}, "single-protector"),
+        (
+            {
+                "protecteur_contact_id": "01a21117-06df-7abd-8df1-0deb22fe3602",
+                "protecteur_organisme": {"raison_sociale": "UDAF du Rhône"},
+            },
+            "single-protector",
+        ),
         ({"protecteur_contact_id": "01a21117-06df-7abd-8df1-0deb22fe3602"}, "protector-exists"),
     ],
 )

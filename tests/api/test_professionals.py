@@ -13,8 +13,13 @@ pytestmark = pytest.mark.usefixtures("backend")
 async def test_professional_with_rpps_and_assignments(client: httpx.AsyncClient) -> None:
     ehpad = await essms(client)
     ssiad = await essms(client, categorie="354", types_activite=["16"])
-    body = {"rpps": "99700218896", "nom": "MEDECIN", "prenom": "Claire", "profession": "G15_10",
-            "affectations": [{"essms_id": ehpad["id"], "fonction": "ATTPHYS"}, {"essms_id": ssiad["id"]}]}
+    body = {
+        "rpps": "99700218896",
+        "nom": "MEDECIN",
+        "prenom": "Claire",
+        "profession": "G15_10",
+        "affectations": [{"essms_id": ehpad["id"], "fonction": "ATTPHYS"}, {"essms_id": ssiad["id"]}],
+    }
     response = await client.post("/professionals", json=body)
     assert response.status_code == 201, response.text
     assert response.json()["idnps"] == "899700218896"

@@ -32,13 +32,17 @@ async def test_closing_a_stay_allows_a_new_one(client: httpx.AsyncClient) -> Non
     no_reason = await client.patch(f"/stays/{first['id']}", json={"date_sortie": "2024-06-30"}, headers=if_match(first))
     assert no_reason.status_code == 422
     assert no_reason.json()["errors"][0]["rule"] == "motif-sortie-required"
-    closed = await client.patch(f"/stays/{first['id']}", json={"date_sortie": "2024-06-30", "motif_sortie": "Retour à domicile"},
-                                headers=if_match(first))
+    closed = await client.patch(
+        f"/stays/{first['id']}",
+        json={"date_sortie": "2024-06-30", "motif_sortie": "Retour à domicile"},
+        headers=if_match(first),
+    )
     assert closed.status_code == 200 and closed.json()["status"] == "sorti"
     again = await stay(client, person["id"], ehpad["id"], date_entree="2024-09-01")
     assert again.status_code == 201
-    reopen = await client.patch(f"/stays/{first['id']}", json={"date_sortie": None, "motif_sortie": None},
-                                headers=if_match(closed))
+    reopen = await client.patch(
+        f"/stays/{first['id']}", json={"date_sortie": None, "motif_sortie": None}, headers=if_match(closed)
+    )
     assert reopen.status_code == 409
 
 

@@ -43,8 +43,16 @@ async def test_corsican_finess_numbers(client: httpx.AsyncClient) -> None:
 
 async def test_unknown_category_and_activity_codes(client: httpx.AsyncClient) -> None:
     og = await organisme(client)
-    response = await client.post("/essms", json={"finess_et": finess(), "organisme_id": og["id"], "nom": "X",
-                                                 "categorie": "999", "types_activite": ["11", "ZZ"]})
+    response = await client.post(
+        "/essms",
+        json={
+            "finess_et": finess(),
+            "organisme_id": og["id"],
+            "nom": "X",
+            "categorie": "999",
+            "types_activite": ["11", "ZZ"],
+        },
+    )
     assert response.status_code == 422
     rules = {(e["field"], e["rule"]) for e in response.json()["errors"]}
     assert rules == {("categorie", "code-finess-category"), ("types_activite.1", "code-TRE_R209")}
@@ -54,13 +62,23 @@ async def test_duplicate_finess_is_a_conflict(client: httpx.AsyncClient) -> None
     first = await organisme(client)
     again = await client.post("/organismes", json={"finess_ej": first["finess_ej"], "raison_sociale": "Other"})
     assert again.status_code == 409
-    assert again.json()["errors"][0] == {"field": "finess_ej", "rule": "finess-unique",
-                                         "message": "This FINESS juridique is already recorded"}
+    assert again.json()["errors"][0] == {
+        "field": "finess_ej",
+        "rule": "finess-unique",
+        "message": "This FINESS juridique is already recorded",
+    }
 
 
 async def test_essms_needs_a_known_organisme_and_keeps_its_finess(client: httpx.AsyncClient) -> None:
-    response = await client.post("/essms", json={"finess_et": finess(), "organisme_id": "01a21117-06df-7abd-8df1-0deb22fe3602",
-                                                 "nom": "X", "categorie": "500"})
+    response = await client.post(
+        "/essms",
+        json={
+            "finess_et": finess(),
+            "organisme_id": "01a21117-06df-7abd-8df1-0deb22fe3602",
+            "nom": "X",
+            "categorie": "500",
+        },
+    )
     assert response.status_code == 422
     assert response.json()["errors"][0]["rule"] == "organisme-exists"
     ehpad = await essms(client)

@@ -28,12 +28,16 @@ async def test_creation_needs_exactly_the_minimum_traits(client: httpx.AsyncClie
 
 @pytest.mark.parametrize(
     "query",
-    ["helene dargent leveque", "HELENE D'ARGENT-LEVEQUE", "Hélène d argent", "dargentleveque", "leveque marie",
-     "lena"],
+    ["helene dargent leveque", "HELENE D'ARGENT-LEVEQUE", "Hélène d argent", "dargentleveque", "leveque marie", "lena"],
 )
 async def test_trait_search_ignores_case_accents_hyphens_apostrophes(client: httpx.AsyncClient, query: str) -> None:
-    helene = await usager(client, nom_naissance="D'ARGENT-LÉVÊQUE", premier_prenom="Hélène",
-                          prenoms_naissance=["Hélène", "Marie", "Léna"], date_naissance="1938-04-02")
+    helene = await usager(
+        client,
+        nom_naissance="D'ARGENT-LÉVÊQUE",
+        premier_prenom="Hélène",
+        prenoms_naissance=["Hélène", "Marie", "Léna"],
+        date_naissance="1938-04-02",
+    )
     await usager(client, nom_naissance="ARGENTIN", premier_prenom="Paul", sexe="M")
     found = (await client.get("/usagers", params={"q": query})).json()["items"]
     if query == "Hélène d argent":
@@ -44,16 +48,27 @@ async def test_trait_search_ignores_case_accents_hyphens_apostrophes(client: htt
 
 
 async def test_first_name_search_covers_birth_first_and_used_first_names(client: httpx.AsyncClient) -> None:
-    marie = await usager(client, nom_naissance="DUPONT", premier_prenom="Marie-Thérèse",
-                         prenoms_naissance=["Marie-Thérèse", "Odile"], prenom_utilise="Maïté",
-                         nom_utilise="LEFÈVRE")
-    for params in ({"prenom": "odile"}, {"prenom": "maite"}, {"prenom": "therese"}, {"nom": "lefevre"},
-                   {"nom": "dupont", "prenom": "marie", "date_naissance": "1940-03-12"}):
+    marie = await usager(
+        client,
+        nom_naissance="DUPONT",
+        premier_prenom="Marie-Thérèse",
+        prenoms_naissance=["Marie-Thérèse", "Odile"],
+        prenom_utilise="Maïté",
+        nom_utilise="LEFÈVRE",
+    )
+    for params in (
+        {"prenom": "odile"},
+        {"prenom": "maite"},
+        {"prenom": "therese"},
+        {"nom": "lefevre"},
+        {"nom": "dupont", "prenom": "marie", "date_naissance": "1940-03-12"},
+    ):
         items = (await client.get("/usagers", params=params)).json()["items"]
         assert [u["id"] for u in items] == [marie["id"]], params
     assert (await client.get("/usagers", params={"prenom": "dupont"})).json()["items"] == []
-    assert (await client.get("/usagers", params={"nom": "dupont", "date_naissance": "1941-03-12"})
-            ).json()["items"] == []
+    assert (await client.get("/usagers", params={"nom": "dupont", "date_naissance": "1941-03-12"})).json()[
+        "items"
+    ] == []
 
 
 async def test_concurrent_patches_with_the_same_if_match_one_wins(client: httpx.AsyncClient) -> None:
@@ -85,8 +100,12 @@ async def test_if_match_is_required_and_checked(client: httpx.AsyncClient) -> No
     assert (await client.patch(path, json={"nom_utilise": "X"}, headers={"If-Match": '"7"'})).status_code == 412
     assert (await client.patch(path, json={"nom_utilise": "X"}, headers={"If-Match": "garbage"})).status_code == 412
     assert (await client.delete(path)).status_code == 428
-    assert (await client.put(path, json={"nom_naissance": "MARTIN", "premier_prenom": "Jeanne", "sexe": "F",
-                                         "date_naissance": "1940-03-12"})).status_code == 428
+    assert (
+        await client.put(
+            path,
+            json={"nom_naissance": "MARTIN", "premier_prenom": "Jeanne", "sexe": "F", "date_naissance": "1940-03-12"},
+        )
+    ).status_code == 428
     assert (await client.get(path)).json()["version"] == 1
 
 
@@ -104,8 +123,16 @@ async def test_ins_fields_are_read_only(client: httpx.AsyncClient) -> None:
     patch = await client.patch(f"/usagers/{record['id']}", json={"ins": ins}, headers=if_match(record))
     assert patch.status_code == 422
     assert patch.json()["errors"][0]["field"] == "ins"
-    create = await client.post("/usagers", json={"nom_naissance": "MARTIN", "premier_prenom": "Jeanne", "sexe": "F",
-                                                 "date_naissance": "1940-03-12", "insi_verified": True})
+    create = await client.post(
+        "/usagers",
+        json={
+            "nom_naissance": "MARTIN",
+            "premier_prenom": "Jeanne",
+            "sexe": "F",
+            "date_naissance": "1940-03-12",
+            "insi_verified": True,
+        },
+    )
     assert create.status_code == 422
 
 
@@ -136,14 +163,17 @@ async def test_bad_input_names_the_field_and_rule_and_writes_nothing(
 
 
 async def test_malformed_json_and_wrong_types(client: httpx.AsyncClient) -> None:
-    malformed = await client.post("/usagers", content=b'{"nom_naissance": ', headers={"content-type": "application/json"})
+    malformed = await client.post(
+        "/usagers", content=b'{"nom_naissance": ', headers={"content-type": "application/json"}
+    )
     assert malformed.status_code == 400
     assert malformed.json()["type"] == "urn:dui:problem:malformed-json"
     wrong = await client.post("/usagers", json=["not", "an", "object"])
     assert wrong.status_code == 422
     record = await usager(client)
-    bad_patch = await client.patch(f"/usagers/{record['id']}", json={"date_naissance": "2999-01-01"},
-                                   headers=if_match(record))
+    bad_patch = await client.patch(
+        f"/usagers/{record['id']}", json={"date_naissance": "2999-01-01"}, headers=if_match(record)
+    )
     assert bad_patch.status_code == 422
     assert (await client.get(f"/usagers/{record['id']}")).json()["version"] == 1
     assert len((await client.get(f"/usagers/{record['id']}/history")).json()) == 1
@@ -211,12 +241,22 @@ async def test_unknown_and_malformed_ids(client: httpx.AsyncClient) -> None:
 
 
 async def test_usager_linked_to_an_unknown_essms_is_refused(client: httpx.AsyncClient) -> None:
-    response = await client.post("/usagers", json={
-        "nom_naissance": "MARTIN", "premier_prenom": "Jeanne", "sexe": "F", "date_naissance": "1940-03-12",
-        "essms_id": "01a21117-06df-7abd-8df1-0deb22fe3602"})
+    response = await client.post(
+        "/usagers",
+        json={
+            "nom_naissance": "MARTIN",
+            "premier_prenom": "Jeanne",
+            "sexe": "F",
+            "date_naissance": "1940-03-12",
+            "essms_id": "01a21117-06df-7abd-8df1-0deb22fe3602",
+        },
+    )
     assert response.status_code == 422
-    assert response.json()["errors"][0] == {"field": "essms_id", "rule": "essms-exists",
-                                             "message": response.json()["errors"][0]["message"]}
+    assert response.json()["errors"][0] == {
+        "field": "essms_id",
+        "rule": "essms-exists",
+        "message": response.json()["errors"][0]["message"],
+    }
 
 
 async def test_list_by_essms(client: httpx.AsyncClient) -> None:
@@ -229,7 +269,10 @@ async def test_list_by_essms(client: httpx.AsyncClient) -> None:
 
 
 async def test_body_size_limit(client: httpx.AsyncClient) -> None:
-    response = await client.post("/usagers", content=b'{"commentaire": "' + b"x" * 2_000_000 + b'"}',
-                                 headers={"content-type": "application/json"})
+    response = await client.post(
+        "/usagers",
+        content=b'{"commentaire": "' + b"x" * 2_000_000 + b'"}',
+        headers={"content-type": "application/json"},
+    )
     assert response.status_code == 413
     assert response.json()["type"] == "urn:dui:problem:payload-too-large"

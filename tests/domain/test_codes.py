@@ -15,11 +15,14 @@ COPIES = {
     "finess/ASS_X10_AgregatCategorieEtablissement.csv": "domain/finess/ASS_X10_AgregatCategorieEtablissement.csv",
     "nos/TRE_R260_HL7RoleClass.csv": "domain/valuesets/nos/TRE_R260_HL7RoleClass.csv",
     "nos/TRE_R217_ProtectionJuridique.csv": "domain/valuesets/nos/TRE_R217_ProtectionJuridique.csv",
-    "nos/TRE_R209_TypeActivite_subset_in_JDV_J03.csv": "domain/valuesets/nos/TRE_R209_TypeActivite_subset_in_JDV_J03.csv",
+    "nos/TRE_R209_TypeActivite_subset_in_JDV_J03.csv": (
+        "domain/valuesets/nos/TRE_R209_TypeActivite_subset_in_JDV_J03.csv"
+    ),
     "nos-jdv/JDV_J01_XdsAuthorSpecialty_CISIS.xml": "services/dmp/nos-jdv/JDV_J01_XdsAuthorSpecialty_CISIS.xml",
     "nos-jdv/TRE_R85-RolePriseCharge.xml": "services/dmp/nos-jdv/TRE_R85-RolePriseCharge.xml",
-    "tddui-cda/1.2.250.1.213.3.3.16_JDV_J11_RelationPatient_CISIS.csv":
-        "domain/valuesets/tddui-cda/1.2.250.1.213.3.3.16_JDV_J11_RelationPatient_CISIS.csv",
+    "tddui-cda/1.2.250.1.213.3.3.16_JDV_J11_RelationPatient_CISIS.csv": (
+        "domain/valuesets/tddui-cda/1.2.250.1.213.3.3.16_JDV_J11_RelationPatient_CISIS.csv"
+    ),
 }
 
 

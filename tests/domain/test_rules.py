@@ -20,10 +20,13 @@ USAGER, ESSMS = uuid.uuid4(), uuid.uuid4()
 
 
 def test_stay_status_follows_the_dates() -> None:
-    assert StayInput(usager_id=USAGER, essms_id=ESSMS, date_entree_prevue=date(2030, 1, 1)).derive_status() \
+    assert (
+        StayInput(usager_id=USAGER, essms_id=ESSMS, date_entree_prevue=date(2030, 1, 1)).derive_status()
         is StayStatus.PRE_ADMISSION
-    assert StayInput(usager_id=USAGER, essms_id=ESSMS, date_admission=date(2024, 1, 1)).derive_status() \
-        is StayStatus.ADMIS
+    )
+    assert (
+        StayInput(usager_id=USAGER, essms_id=ESSMS, date_admission=date(2024, 1, 1)).derive_status() is StayStatus.ADMIS
+    )
     stay = StayInput(usager_id=USAGER, essms_id=ESSMS, date_entree=date(2024, 1, 1))
     assert stay.derive_status() is StayStatus.EN_COURS and stay.is_open
 
@@ -33,8 +36,13 @@ def test_single_open_stay() -> None:
     check_single_open_stay(stay, 0)
     with pytest.raises(Conflict):
         check_single_open_stay(stay, 1)
-    closed = StayInput(usager_id=USAGER, essms_id=ESSMS, date_entree=date(2024, 1, 1),
-                       date_sortie=date(2024, 2, 1), motif_sortie="Décès")
+    closed = StayInput(
+        usager_id=USAGER,
+        essms_id=ESSMS,
+        date_entree=date(2024, 1, 1),
+        date_sortie=date(2024, 2, 1),
+        motif_sortie="Décès",
+    )
     check_single_open_stay(closed, 1)
 
 

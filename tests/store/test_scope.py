@@ -22,8 +22,9 @@ pytestmark = pytest.mark.usefixtures("backend")
 
 async def _essms(database: Database, organisme_id: uuid.UUID, name: str) -> uuid.UUID:
     async with database.write() as connection:
-        row = await EssmsService(connection, SYSTEM).create(EssmsInput(
-            finess_et=finess(), organisme_id=organisme_id, nom=name, categorie="500", types_activite=["11"]))
+        row = await EssmsService(connection, SYSTEM).create(
+            EssmsInput(finess_et=finess(), organisme_id=organisme_id, nom=name, categorie="500", types_activite=["11"])
+        )
     return row.id
 
 
@@ -31,27 +32,35 @@ async def test_repositories_filter_by_scope(clean_database: Database) -> None:
     database = clean_database
     async with database.write() as connection:
         organisme = await OrganismeService(connection, SYSTEM).create(
-            OrganismeInput(finess_ej=finess(), raison_sociale="Association"))
+            OrganismeInput(finess_ej=finess(), raison_sociale="Association")
+        )
     home = await _essms(database, organisme.id, "EHPAD A")
     other = await _essms(database, organisme.id, "EHPAD B")
     async with database.write() as connection:
         usagers = UsagerService(connection, SYSTEM)
-        mine = await usagers.create(UsagerRecord(nom_naissance="MARTIN", premier_prenom="Jeanne", sexe="F",
-                                                 date_naissance="1940-03-12", essms_id=home))
-        theirs = await usagers.create(UsagerRecord(nom_naissance="MARTIN", premier_prenom="Jeanne", sexe="F",
-                                                   date_naissance="1940-03-12", essms_id=other))
-        await StayService(connection, SYSTEM).create(StayInput(usager_id=theirs.id, essms_id=other,
-                                                               date_entree="2024-01-01"))
+        mine = await usagers.create(
+            UsagerRecord(
+                nom_naissance="MARTIN", premier_prenom="Jeanne", sexe="F", date_naissance="1940-03-12", essms_id=home
+            )
+        )
+        theirs = await usagers.create(
+            UsagerRecord(
+                nom_naissance="MARTIN", premier_prenom="Jeanne", sexe="F", date_naissance="1940-03-12", essms_id=other
+            )
+        )
+        await StayService(connection, SYSTEM).create(
+            StayInput(usager_id=theirs.id, essms_id=other, date_entree="2024-01-01")
+        )
 
     scoped = Principal(actor="pro-a", scope=Scope.of(home))
     async with database.read() as connection:
         usagers = UsagerService(connection, scoped)
-        page = await usagers.list(where=usagers.conditions(UsagerFilters(q="martin")), after=None, limit=10)
+        page = await usagers.list_page(where=usagers.conditions(UsagerFilters(q="martin")), after=None, limit=10)
         assert [row.id for row in page.rows] == [mine.id]
         assert await usagers.repo.get(theirs.id, scoped.scope) is None
         stays = StayService(connection, scoped)
-        assert (await stays.list(where=[], after=None, limit=10)).rows == []
+        assert (await stays.list_page(where=[], after=None, limit=10)).rows == []
         essms = EssmsService(connection, scoped)
-        assert [row.id for row in (await essms.list(where=[], after=None, limit=10)).rows] == [home]
+        assert [row.id for row in (await essms.list_page(where=[], after=None, limit=10)).rows] == [home]
         everything = UsagerService(connection, SYSTEM)
-        assert len((await everything.list(where=[], after=None, limit=10)).rows) == 2
+        assert len((await everything.list_page(where=[], after=None, limit=10)).rows) == 2
