@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(20, ge=1, description="PostgreSQL connection pool size.")
     db_echo: bool = False
+    telemetry: bool = Field(
+        False, description="FastAPI's native OpenTelemetry (traces, metrics, logs to the global providers)."
+    )
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -34,8 +34,9 @@ async def read_unit(request: Request) -> AsyncIterator[AsyncConnection]:
         yield connection
 
 
-def current_principal() -> Principal:
+async def current_principal() -> Principal:
     """The caller. Until authentication is wired in, every caller sees every ESSMS."""
+    # async: FastAPI runs a plain ``def`` dependency in a worker thread, a costly hop on every request.
     return ANONYMOUS
 
 
@@ -50,7 +51,7 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def required_version(
+async def required_version(
     if_match: Annotated[str | None, Header(description='Version being changed, as sent in ETag: "3"')] = None,
 ) -> int:
     """The version named by If-Match: 428 without it, 412 when it cannot name a version."""

@@ -18,8 +18,9 @@ from app.services.structures import EssmsService, OrganismeService
 from app.services.usagers import UsagerService
 
 
-def api_router() -> APIRouter:
-    router = APIRouter()
+def api_routers() -> list[APIRouter]:
+    """One router per resource, included side by side in the app (each level of nesting costs a match per request)."""
+    routers: list[APIRouter] = []
     for path, tag, name, service, body, public, filters in (
         (
             "/organismes",
@@ -53,9 +54,9 @@ def api_router() -> APIRouter:
             schemas.ProfessionalFilters,
         ),
     ):
-        router.include_router(
+        routers.append(
             resource_router(
                 path=path, tag=tag, name=name, service=service, create_model_=body, public=public, filters=filters
             )
         )
-    return router
+    return routers
