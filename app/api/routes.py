@@ -6,20 +6,29 @@ from fastapi import APIRouter
 
 from app.api import schemas
 from app.api.crud import resource_router
+from app.api.plans import plan_router
 from app.domain.entourage import ContactInput, ProtectionMeasureInput
+from app.domain.evaluations import EvaluationInput
 from app.domain.identity import UsagerIdentityInput
+from app.domain.plans import PlanInput
 from app.domain.professionals import ProfessionalInput
 from app.domain.stays import StayInput
 from app.domain.structures import EssmsInput, OrganismeInput
+from app.domain.transmissions import TransmissionInput
 from app.services.entourage import ContactService, ProtectionMeasureService
+from app.services.evaluations import EvaluationService
+from app.services.plans import PlanService
 from app.services.professionals import ProfessionalService
 from app.services.stays import StayService
 from app.services.structures import EssmsService, OrganismeService
+from app.services.transmissions import TransmissionService
 from app.services.usagers import UsagerService
 
 
 def api_router() -> APIRouter:
     router = APIRouter()
+    # Before the standard /plans routes, so that /plans/reviews-due is not read as a plan id.
+    router.include_router(plan_router())
     for path, tag, name, service, body, public, filters in (
         (
             "/organismes",
@@ -58,4 +67,39 @@ def api_router() -> APIRouter:
                 path=path, tag=tag, name=name, service=service, create_model_=body, public=public, filters=filters
             )
         )
+    router.include_router(
+        resource_router(
+            path="/plans",
+            tag="plans",
+            name="Plan",
+            service=PlanService,
+            create_model_=PlanInput,
+            public=schemas.Plan,
+            filters=schemas.PlanFilters,
+        )
+    )
+    router.include_router(
+        resource_router(
+            path="/evaluations",
+            tag="evaluations",
+            name="Evaluation",
+            service=EvaluationService,
+            create_model_=EvaluationInput,
+            public=schemas.Evaluation,
+            filters=schemas.EvaluationFilters,
+        )
+    )
+    # Transmissions are written once: no PATCH, PUT or DELETE (a correction is a new note).
+    router.include_router(
+        resource_router(
+            path="/transmissions",
+            tag="transmissions",
+            name="Transmission",
+            service=TransmissionService,
+            create_model_=TransmissionInput,
+            public=schemas.Transmission,
+            filters=schemas.TransmissionFilters,
+            editable=False,
+        )
+    )
     return router

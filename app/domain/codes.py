@@ -238,9 +238,7 @@ def plan_types() -> ValueSet:
 @cache
 def bilan_categories() -> ValueSet:
     """Category of a review of the plan (TRE_R389 / JDV_J366: PARTIEL, INTERMEDIAIRE, FINAL)."""
-    return _csv_value_set(
-        "TRE_R389", "nos/TRE_R389_StatutBilanProjetPersonnalise_JDV_J366.csv", system_column="system"
-    )
+    return _csv_value_set("TRE_R389", "nos/TRE_R389_StatutBilanProjetPersonnalise_JDV_J366.csv", system_column="system")
 
 
 @cache
