@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import Table, and_, delete, exists, func, insert, or_, select, tuple_, update
+from sqlalchemy import Date, DateTime, Table, and_, delete, exists, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
@@ -43,6 +43,16 @@ class Keyset:
 
 def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _typed(column: Any, value: Any) -> Any:
+    """A cursor's sort value back in the column's type (cursors carry dates as ISO strings)."""
+    if isinstance(value, str):
+        if isinstance(column.type, DateTime):
+            return _utc(datetime.fromisoformat(value))
+        if isinstance(column.type, Date):
+            return date.fromisoformat(value)
+    return value
 
 
 class UniqueViolation(Exception):
@@ -127,7 +137,8 @@ class ResourceRepository:
         sort_column = self.c[self.sortable[sort]] if sort else None
         if after is not None:
             if sort_column is not None:
-                conditions.append(tuple_(sort_column, self.c.id) > tuple_(after.sort_value, after.id))
+                value = _typed(sort_column, after.sort_value)
+                conditions.append(tuple_(sort_column, self.c.id) > tuple_(value, after.id))
             else:
                 conditions.append(self.c.id > after.id)
         order = [sort_column, self.c.id] if sort_column is not None else [self.c.id]
