@@ -153,7 +153,10 @@ async def test_the_disputed_alimentation_case_follows_the_setting(
     client: httpx.AsyncClient, rule: str, expected: str
 ) -> None:
     _, person, nurse = await _people(client)
-    variables = {**ALL_A, "alimentation": {"sous_variables": {"se_servir": {"modalite": "A"}, "manger": {"modalite": "C"}}}}
+    variables = {
+        **ALL_A,
+        "alimentation": {"sous_variables": {"se_servir": {"modalite": "A"}, "manger": {"modalite": "C"}}},
+    }
     saved = tunables.aggir_alimentation_mixed
     tunables.aggir_alimentation_mixed = rule
     try:

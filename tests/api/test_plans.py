@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from app.domain.plans import add_months
+from app.domain import aggir
+from app.domain.access import SYSTEM
+from app.domain.plans import PlanStatus, add_months
+from app.services.evaluations import EvaluationService, read_evaluation
+from app.services.plans import PlanService, read_plan
+from app.store.db import Database
 from tests.factories import created, essms, if_match, professional, stay, usager
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -67,7 +73,9 @@ async def test_life_cycle_with_a_revision_end_to_end(client: httpx.AsyncClient) 
     assert draft["essms_id"] == setting["essms"]["id"]
     assert draft["review_due"] == add_months(date(2025, 1, 15), 12).isoformat()
 
-    edited = await client.patch(f"/plans/{draft['id']}", json={"description": "Revu en équipe"}, headers=if_match(draft))
+    edited = await client.patch(
+        f"/plans/{draft['id']}", json={"description": "Revu en équipe"}, headers=if_match(draft)
+    )
     assert edited.status_code == 200, edited.text
     submitted = await _post(client, f"/plans/{draft['id']}/submit", edited.json())
     assert submitted.status_code == 200 and submitted.json()["status"] == "submitted"
@@ -165,9 +173,7 @@ async def test_a_second_plan_in_force_for_the_stay_is_refused(client: httpx.Asyn
     setting = await _setting(client)
     ids = []
     for _ in range(2):
-        plan = await created(
-            await client.post("/plans", json=_plan(setting, accords=[STRUCTURE_AGREEMENT]))
-        )
+        plan = await created(await client.post("/plans", json=_plan(setting, accords=[STRUCTURE_AGREEMENT])))
         submitted = (await _post(client, f"/plans/{plan['id']}/submit", plan)).json()
         ids.append((plan["id"], submitted))
     first = await _post(client, f"/plans/{ids[0][0]}/validate", ids[0][1])
@@ -266,3 +272,34 @@ async def test_reviews_due_per_essms(client: httpx.AsyncClient) -> None:
         client, f"/plans/{soon['id']}/bilans", soon, {"date_bilan": "2000-01-01", "categorie": "PARTIEL"}
     )
     assert before_start.status_code == 409 and before_start.json()["errors"][0]["rule"] == "review-date-after-start"
+
+
+async def test_documents_read_a_plan_version_and_an_evaluation(
+    client: httpx.AsyncClient, clean_database: Database
+) -> None:
+    setting = await _setting(client)
+    plan = await _in_force(client, setting)
+    variables = {name: {"modalite": "B"} for name in aggir.discriminant_variables()}
+    evaluation = await created(
+        await client.post(
+            "/evaluations",
+            json={
+                "usager_id": setting["usager"]["id"],
+                "stay_id": setting["stay"]["id"],
+                "date_evaluation": "2025-01-20",
+                "evaluateur_id": setting["referent"]["id"],
+                "detail": {"grille": "aggir", "variables": variables},
+            },
+        )
+    )
+    async with clean_database.read() as connection:
+        view = await read_plan(PlanService(connection, SYSTEM), uuid.UUID(plan["id"]))
+        scored = await read_evaluation(EvaluationService(connection, SYSTEM), uuid.UUID(evaluation["id"]))
+    assert view.plan.status is PlanStatus.VALIDATED and view.version == plan["version"]
+    assert view.plan.besoins[0].code == "1.2.1.2" and view.review_due == date.fromisoformat(plan["review_due"])
+    assert view.usager.nom_naissance == "MARTIN" and view.essms["finess_et"] == setting["essms"]["finess_et"]
+    assert view.stay["id"] == setting["stay"]["id"]
+    assert [p.nom for p in view.professionals.values()] == ["GIRAUD"]
+    assert scored.resultat["gir"] == 4 and scored.type_evaluation == "MED-1293"
+    assert scored.evaluateur is not None and scored.evaluateur.nom == "GIRAUD"
+    assert scored.usager.gir_actuel is not None and scored.usager.gir_actuel.gir == 4
