@@ -94,4 +94,11 @@ def test_consistency_reports_every_broken_link() -> None:
 
 
 def test_tddui_status_mapping() -> None:
-    assert [s.tddui for s in PlanStatus] == ["ENPREPARATION", "ENPREPARATION", "ENCOURS", "ENCOURS", "TERMINE", "TERMINE"]
+    assert [s.tddui for s in PlanStatus] == [
+        "ENPREPARATION",
+        "ENPREPARATION",
+        "ENCOURS",
+        "ENCOURS",
+        "TERMINE",
+        "TERMINE",
+    ]
