@@ -68,6 +68,8 @@ async def test_aggir_evaluation_computes_the_gir_and_the_usager_shows_it(client:
 
     shown = (await client.get(f"/usagers/{person['id']}")).json()
     assert shown["gir_actuel"] == {"gir": 4, "evaluation_id": first["id"], "date_evaluation": "2025-02-01"}
+    renamed = await client.patch(f"/usagers/{person['id']}", json={"nom_utilise": "DUPONT"}, headers=if_match(shown))
+    assert renamed.status_code == 200 and renamed.json()["gir_actuel"] == shown["gir_actuel"]
 
     worse = {**ALL_A, **{n: {"modalite": "C"} for n in ("coherence", "orientation")}}
     second = await created(await client.post("/evaluations", json=_aggir(person, nurse, "2025-09-01", worse)))
@@ -97,13 +99,8 @@ async def test_aggir_evaluation_computes_the_gir_and_the_usager_shows_it(client:
     now = (await client.get(f"/usagers/{person['id']}")).json()["gir_actuel"]
     assert now == {"gir": 4, "evaluation_id": first["id"], "date_evaluation": "2025-02-01"}
     usager_history = (await client.get(f"/usagers/{person['id']}/history")).json()
-    assert [h["document"].get("gir_actuel", {}) and h["document"]["gir_actuel"]["gir"] for h in usager_history] == [
-        None,
-        4,
-        2,
-        6,
-        4,
-    ]
+    girs = [(h["document"].get("gir_actuel") or {}).get("gir") for h in usager_history]
+    assert girs == [None, 4, 4, 2, 6, 4]
 
 
 @pytest.mark.parametrize(
