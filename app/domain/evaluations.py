@@ -48,17 +48,9 @@ class Adverbs(DomainModel):
         )
 
 
-class Answer(DomainModel):
-    """A (sub-)variable answered by its modality or by its four adverbs."""
-
+class _Scored(DomainModel):
     modalite: Modality | None = None
     adverbes: Adverbs | None = None
-
-    @model_validator(mode="after")
-    def _one_form(self) -> Answer:
-        if (self.modalite is None) == (self.adverbes is None) and not isinstance(self, VariableAnswer):
-            raise violation("aggir-answer-one-form", "Give either modalite or adverbes")
-        return self
 
     def modality(self) -> str:
         if self.adverbes is not None:
@@ -67,13 +59,23 @@ class Answer(DomainModel):
         return self.modalite
 
 
-class VariableAnswer(Answer):
+class Answer(_Scored):
+    """A sub-variable answered by its modality or by its four adverbs."""
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Answer:
+        if (self.modalite is None) == (self.adverbes is None):
+            raise violation("aggir-answer-one-form", "Give either modalite or adverbes")
+        return self
+
+
+class VariableAnswer(_Scored):
     """A variable: its modality, its adverbs, or its sub-variables (cohérence = communication + comportement…)."""
 
     sous_variables: dict[str, Answer] | None = None
 
     @model_validator(mode="after")
-    def _one_form_of_three(self) -> VariableAnswer:
+    def _one_form(self) -> VariableAnswer:
         given = sum(x is not None for x in (self.modalite, self.adverbes, self.sous_variables))
         if given != 1:
             raise violation("aggir-answer-one-form", "Give one of modalite, adverbes or sous_variables")

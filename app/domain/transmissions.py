@@ -3,7 +3,7 @@ references the one it corrects (the corrected note stays as written)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Self
 from uuid import UUID
@@ -72,3 +72,10 @@ def check_correction(note: TransmissionInput, corrected_usager_id: UUID | None) 
         raise RuleViolation(
             "correction-same-usager", "A correction belongs to the usager of the corrected note", field="corrige_id"
         )
+
+
+def check_within_stay(note: TransmissionInput, entree: date | None, sortie: date | None) -> None:
+    """A note that names a stay is dated inside it (domain reference 2.5)."""
+    day = note.date_heure.date()
+    if (entree is not None and day < entree) or (sortie is not None and day > sortie):
+        raise RuleViolation("transmission-date-in-stay", "date_heure is outside the stay it names", field="date_heure")

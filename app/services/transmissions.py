@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any
 
 from sqlalchemy.sql.elements import ColumnElement
@@ -43,6 +44,11 @@ class TransmissionService(ResourceService[TransmissionInput]):
             if record.essms_id is not None and str(record.essms_id) != stay["essms_id"]:
                 raise RuleViolation("transmission-essms-of-stay", "essms_id is not the stay's ESSMS", field="essms_id")
             record.essms_id = uuid.UUID(stay["essms_id"])
+            start = stay.get("date_entree") or stay.get("date_admission")
+            end = stay.get("date_sortie")
+            transmissions.check_within_stay(
+                record, date.fromisoformat(start) if start else None, date.fromisoformat(end) if end else None
+            )
         elif (
             record.essms_id is not None
             and await EssmsRepository(self.connection).get(record.essms_id, self.principal.scope) is None

@@ -67,6 +67,15 @@ async def test_notes_are_never_edited_and_corrections_reference_them(client: htt
         corrige_id=note["id"],
     )
     assert wrong.status_code == 422 and wrong.json()["errors"][0]["rule"] == "correction-same-usager"
+    before_stay = await _note(
+        client,
+        usager_id=person["id"],
+        stay_id=the_stay["id"],
+        auteur_id=nurse["id"],
+        date_heure="2023-03-01T09:00:00Z",
+        texte="x",
+    )
+    assert before_stay.status_code == 422 and before_stay.json()["errors"][0]["rule"] == "transmission-date-in-stay"
 
 
 async def test_list_and_search_over_a_period(client: httpx.AsyncClient) -> None:
