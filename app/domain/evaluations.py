@@ -72,7 +72,7 @@ class Answer(_Scored):
 class VariableAnswer(_Scored):
     """A variable: its modality, its adverbs, or its sub-variables (cohérence = communication + comportement…)."""
 
-    sous_variables: dict[str, Answer] | None = None
+    sous_variables: dict[str, Answer] | None = Field(None, max_length=5)
 
     @model_validator(mode="after")
     def _one_form(self) -> VariableAnswer:
@@ -95,7 +95,7 @@ class AggirDetail(DomainModel):
 
     grille: Literal["aggir"]
     variante: Literal["PA", "PH"] = Field("PA", description="AGGIR PA (MED-1293) or PH (MED-1292) questionnaire")
-    variables: dict[str, VariableAnswer]
+    variables: dict[str, VariableAnswer] = Field(max_length=40)
 
     @property
     def type_evaluation(self) -> str:
