@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,6 +43,16 @@ class Settings(BaseSettings):
 
     rpps_luhn_check: bool = Field(True, description="Check the Luhn key of RPPS numbers (INFERRED rule).")
 
+    # UNVERIFIED: the 2008 AGGIR guide is not in the public sources read; AC/CA of alimentation gives C in
+    # the implementations seen, B in the text one of them quotes.
+    aggir_alimentation_ac: Literal["C", "B"] = Field(
+        "C", description="AGGIR alimentation modality when its sub-variables are A and C (disputed)."
+    )
+    plan_review_interval_months: int = Field(
+        12, ge=1, le=60, description="Longest time between two reviews of a projet personnalisé."
+    )
+    plan_review_due_soon_days: int = Field(30, ge=0, le=365, description="Reviews due within this many days.")
+
     def apply_domain_tunables(self) -> None:
         """Hand the UNVERIFIED rule details to the domain."""
         from app.domain import tunables
@@ -50,6 +61,9 @@ class Settings(BaseSettings):
             rpps_luhn_check=self.rpps_luhn_check,
             finess_corsica_2a=self.finess_corsica_2a_digits,
             finess_corsica_2b=self.finess_corsica_2b_digits,
+            aggir_alimentation_ac=self.aggir_alimentation_ac,
+            plan_review_months=self.plan_review_interval_months,
+            plan_review_soon_days=self.plan_review_due_soon_days,
         )
 
     def resolved_database_url(self) -> str:

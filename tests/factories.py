@@ -59,3 +59,15 @@ async def stay(client: httpx.AsyncClient, usager_id: str, essms_id: str, **field
 def if_match(record: dict[str, Any] | httpx.Response) -> dict[str, str]:
     version = record.json()["version"] if isinstance(record, httpx.Response) else record["version"]
     return {"If-Match": f'"{version}"'}
+
+
+async def professional(client: httpx.AsyncClient, essms_id: str | None = None, **fields: Any) -> dict[str, Any]:
+    body = {
+        "identifiant_local": f"PRO-{next(_serial)}",
+        "nom": "GIRAUD",
+        "prenom": "Nathalie",
+        "profession": "G15_60",
+        "affectations": [{"essms_id": essms_id}] if essms_id else [],
+        **fields,
+    }
+    return await created(await client.post("/professionals", json=body))

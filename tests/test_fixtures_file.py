@@ -62,3 +62,16 @@ def test_demo_content(demo: dict[str, Any]) -> None:
     assert len(set(matricules)) == len(matricules) >= 20
     nok = Counter(c["usager"] for c in demo["contacts"] if "NOK" in c["roles"])
     assert max(nok.values()) == 1
+
+
+def test_demo_accompaniment(demo: dict[str, Any]) -> None:
+    statuses = Counter(tuple(v["status"] for v in p["versions"]) for p in demo["plans"])
+    assert statuses[("revised", "in_progress")] >= 5 and statuses[("in_progress", "draft")] >= 1
+    assert {"draft", "submitted", "validated", "in_progress", "closed"} <= {
+        v["status"] for p in demo["plans"] for v in p["versions"]
+    }
+    assert any(v.get("bilans_suivi") for p in demo["plans"] for v in p["versions"])
+    grids = Counter(e["detail"]["grille"] for e in demo["evaluations"])
+    assert grids["aggir"] >= 100 and grids["serafin"] >= 30
+    assert sum("corrige" in t for t in demo["transmissions"]) >= 5
+    assert {t["categorie"] for t in demo["transmissions"]} == {"narrative", "ciblee"}

@@ -37,8 +37,10 @@ def resource_router(
     create_model_: type[BaseModel],
     public: type[BaseModel],
     filters: type[ListFilters],
+    editable: bool = True,
 ) -> APIRouter:
-    """The seven endpoints of ``service``'s resource under ``path``."""
+    """The seven endpoints of ``service``'s resource under ``path`` (no PATCH, PUT, DELETE when not
+    ``editable``: records written once)."""
     router = APIRouter(prefix=path, tags=[tag])
     patch_schema = patch_model(name, create_model_)
     page_schema = create_model(f"{name}Page", items=(list[public], ...), next_cursor=(str | None, None))  # type: ignore[valid-type]
@@ -119,53 +121,55 @@ def resource_router(
             row = await service(connection, principal).get(resource_id)
         return one(row.body, row.version)
 
-    @router.patch(
-        "/{resource_id}",
-        summary=f"Change some fields of a {label} (JSON merge patch)",
-        operation_id=f"patch_{label}",
-        response_model=public,
-        responses=responses(400, 404, 409, 410, 412, 413, 422, 428),
-    )
-    async def patch(
-        resource_id: uuid.UUID,
-        changes: Annotated[patch_schema, Body()],  # type: ignore[valid-type]
-        version: IfMatch,
-        connection: WriteConnection,
-        principal: CurrentPrincipal,
-    ) -> Response:
-        document = cast(BaseModel, changes).model_dump(mode="json", exclude_unset=True)
-        row = await service(connection, principal).patch(resource_id, version, document)
-        return one(row.body, row.version)
+    if editable:
 
-    @router.put(
-        "/{resource_id}",
-        summary=f"Replace a {label}",
-        operation_id=f"replace_{label}",
-        response_model=public,
-        responses=responses(400, 404, 409, 410, 412, 413, 422, 428),
-    )
-    async def replace(
-        resource_id: uuid.UUID,
-        data: Annotated[create_model_, Body()],  # type: ignore[valid-type]
-        version: IfMatch,
-        connection: WriteConnection,
-        principal: CurrentPrincipal,
-    ) -> Response:
-        row = await service(connection, principal).replace(resource_id, version, data)
-        return one(row.body, row.version)
+        @router.patch(
+            "/{resource_id}",
+            summary=f"Change some fields of a {label} (JSON merge patch)",
+            operation_id=f"patch_{label}",
+            response_model=public,
+            responses=responses(400, 404, 409, 410, 412, 413, 422, 428),
+        )
+        async def patch(
+            resource_id: uuid.UUID,
+            changes: Annotated[patch_schema, Body()],  # type: ignore[valid-type]
+            version: IfMatch,
+            connection: WriteConnection,
+            principal: CurrentPrincipal,
+        ) -> Response:
+            document = cast(BaseModel, changes).model_dump(mode="json", exclude_unset=True)
+            row = await service(connection, principal).patch(resource_id, version, document)
+            return one(row.body, row.version)
 
-    @router.delete(
-        "/{resource_id}",
-        summary=f"Archive a {label} (kept with its history, no hard delete)",
-        operation_id=f"archive_{label}",
-        response_model=public,
-        responses=responses(404, 410, 412, 428),
-    )
-    async def archive(
-        resource_id: uuid.UUID, version: IfMatch, connection: WriteConnection, principal: CurrentPrincipal
-    ) -> Response:
-        row = await service(connection, principal).archive(resource_id, version)
-        return one(row.body, row.version)
+        @router.put(
+            "/{resource_id}",
+            summary=f"Replace a {label}",
+            operation_id=f"replace_{label}",
+            response_model=public,
+            responses=responses(400, 404, 409, 410, 412, 413, 422, 428),
+        )
+        async def replace(
+            resource_id: uuid.UUID,
+            data: Annotated[create_model_, Body()],  # type: ignore[valid-type]
+            version: IfMatch,
+            connection: WriteConnection,
+            principal: CurrentPrincipal,
+        ) -> Response:
+            row = await service(connection, principal).replace(resource_id, version, data)
+            return one(row.body, row.version)
+
+        @router.delete(
+            "/{resource_id}",
+            summary=f"Archive a {label} (kept with its history, no hard delete)",
+            operation_id=f"archive_{label}",
+            response_model=public,
+            responses=responses(404, 410, 412, 428),
+        )
+        async def archive(
+            resource_id: uuid.UUID, version: IfMatch, connection: WriteConnection, principal: CurrentPrincipal
+        ) -> Response:
+            row = await service(connection, principal).archive(resource_id, version)
+            return one(row.body, row.version)
 
     @router.get(
         "/{resource_id}/history",

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.domain.entourage import ContactInput, MeasureNature, ProtectionMeasureInput
+from app.domain.evaluations import CurrentGir, EvaluationInput
 from app.domain.identity import IdentityStatus, Ins, UsagerIdentityInput
+from app.domain.plans import PlanRecord, PlanStatus
 from app.domain.professionals import ProfessionalInput
 from app.domain.stays import StayInput, StayStatus
 from app.domain.structures import EssmsInput, OrganismeInput
+from app.domain.transmissions import Categorie, TransmissionInput
 
 
 class Meta(BaseModel):
@@ -25,7 +28,20 @@ class Meta(BaseModel):
 
 class HistoryEntryBase(BaseModel):
     version: int
-    operation: Literal["create", "update", "archive"]
+    operation: Literal[
+        "create",
+        "update",
+        "archive",
+        "submit",
+        "return",
+        "validate",
+        "start",
+        "close",
+        "revise",
+        "supersede",
+        "review",
+        "agree",
+    ]
     actor: str
     recorded_at: datetime
 
@@ -50,6 +66,7 @@ class Usager(UsagerIdentityInput, Meta):
     high_trust_proof: bool = Field(description="A high-trust identity document was checked")
     ins: Ins | None = Field(description="INS, read-only: set by the INSi workflow only")
     ins_history: list[Ins]
+    gir_actuel: CurrentGir | None = Field(None, description="GIR of the latest AGGIR evaluation")
 
 
 class Contact(ContactInput, Meta):
@@ -136,3 +153,90 @@ class ProfessionalFilters(ListFilters):
     profession: str | None = Field(None, max_length=40)
     nom: str | None = Field(None, max_length=100)
     sort: Literal["nom"] | None = None
+
+
+class Plan(PlanRecord, Meta):
+    """One version of a projet personnalisé."""
+
+    review_due: date = Field(description="When the plan must next be reviewed")
+    statut_tddui: str = Field(description="TRE_R368 status for the TDDUI exports (ENPREPARATION, ENCOURS, TERMINE)")
+
+
+class PlanFilters(ListFilters):
+    usager_id: uuid.UUID | None = None
+    stay_id: uuid.UUID | None = None
+    essms_id: uuid.UUID | None = None
+    lineage_id: uuid.UUID | None = Field(None, description="Every version of one plan")
+    status: PlanStatus | None = None
+    in_force: bool | None = Field(None, description="Only versions validated or in progress")
+    sort: Literal["date_debut", "review_due"] | None = None
+
+
+class ReviewDueFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    essms_id: uuid.UUID | None = Field(None, description="Plans of this ESSMS")
+    as_of: date | None = Field(None, description="Reference day (default today)")
+    within_days: int | None = Field(None, ge=0, le=365, description="Due-soon horizon (default: the setting)")
+    limit: int | None = Field(None, ge=1, le=500)
+    cursor: str | None = Field(None, max_length=512)
+
+
+class ReviewDue(BaseModel):
+    plan_id: uuid.UUID
+    lineage_id: uuid.UUID
+    numero_version: int
+    usager_id: uuid.UUID
+    stay_id: uuid.UUID
+    essms_id: uuid.UUID
+    titre: str
+    status: PlanStatus
+    review_due: date
+    state: Literal["overdue", "due_soon"]
+    days: int = Field(description="Days overdue (positive) or left (negative or zero)")
+
+
+class ReviewDuePage(BaseModel):
+    as_of: date
+    horizon: date
+    items: list[ReviewDue]
+    next_cursor: str | None
+
+
+class CloseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    motif: str | None = Field(None, max_length=4000, description="Why the plan ends")
+
+
+class Evaluation(EvaluationInput, Meta):
+    """An evaluation with its computed result (AGGIR: the GIR and the modalities)."""
+
+    type_evaluation: str | None = Field(description="JDV_TypeEvaluation_CISIS code")
+    resultat: dict[str, Any]
+
+
+class EvaluationFilters(ListFilters):
+    usager_id: uuid.UUID | None = None
+    stay_id: uuid.UUID | None = None
+    grille: Literal["aggir", "serafin", "libre"] | None = None
+    gir: int | None = Field(None, ge=1, le=6)
+    date_from: date | None = None
+    date_to: date | None = None
+    sort: Literal["date_evaluation"] | None = None
+
+
+class Transmission(TransmissionInput, Meta):
+    """A daily note (never edited; corrections reference it)."""
+
+
+class TransmissionFilters(ListFilters):
+    usager_id: uuid.UUID | None = None
+    stay_id: uuid.UUID | None = None
+    essms_id: uuid.UUID | None = None
+    auteur_id: uuid.UUID | None = None
+    corrige_id: uuid.UUID | None = Field(None, description="Corrections of this note")
+    categorie: Categorie | None = None
+    since: datetime | None = Field(None, description="Notes dated at or after")
+    until: datetime | None = Field(None, description="Notes dated before")
+    q: str | None = Field(None, max_length=200, description="Words of the note (case and accents ignored)")
+    current_only: bool = Field(False, description="Leave out notes that were corrected")
+    sort: Literal["date_heure"] | None = None

@@ -203,3 +203,65 @@ def functions() -> ValueSet:
 def identity_statuses() -> ValueSet:
     """RNIV identity statuses (FR Core fr-core-cs-identity-status)."""
     return _csv_value_set("identity-status", "nos/FRCore_identity_status_RNIV.csv", system_column="system")
+
+
+SERAFIN_SYSTEM = "https://smt.esante.gouv.fr/terminologie-SERAFINPH"
+
+
+def _serafin(name: str, families: tuple[str, ...]) -> ValueSet:
+    concepts = [
+        Concept(code=row["code"], display=row["display"], system=SERAFIN_SYSTEM)
+        for row in _csv_rows("serafin-ph/serafin_ph_nomenclature.csv")
+        if row["family"].split("-")[0] in families
+    ]
+    return ValueSet(name, concepts)
+
+
+@cache
+def serafin_besoins() -> ValueSet:
+    """SERAFIN-PH needs (nomenclature 1.x, JDV_J285)."""
+    return _serafin("SERAFIN_besoins", ("1",))
+
+
+@cache
+def serafin_prestations() -> ValueSet:
+    """SERAFIN-PH services: direct (2.x, JDV_J284) and indirect (3.x, JDV_J283)."""
+    return _serafin("SERAFIN_prestations", ("2", "3"))
+
+
+@cache
+def plan_types() -> ValueSet:
+    """Type of projet personnalisé (TRE_R390 / JDV_J367: PPA, PAI, PP…)."""
+    return _csv_value_set("TRE_R390", "nos/TRE_R390_TypeProjetPersonnalise_JDV_J367.csv", system_column="system")
+
+
+@cache
+def bilan_categories() -> ValueSet:
+    """Category of a review of the plan (TRE_R389 / JDV_J366: PARTIEL, INTERMEDIAIRE, FINAL)."""
+    return _csv_value_set("TRE_R389", "nos/TRE_R389_StatutBilanProjetPersonnalise_JDV_J366.csv", system_column="system")
+
+
+@cache
+def evaluation_types() -> ValueSet:
+    """Type of evaluation (JDV_TypeEvaluation_CISIS: MED-1293 AGGIR PA, MED-1291 SERAFIN…)."""
+    return _csv_value_set("JDV_TypeEvaluation", "tddui-cda/1.2.250.1.213.1.1.5.802_JdvTypeEvaluationCisis.csv")
+
+
+@cache
+def gir_codes() -> ValueSet:
+    """GIR result codes (JDV_GIR_CISIS: MED-339 GIR-1 … MED-344 GIR-6)."""
+    return _csv_value_set("JDV_GIR", "tddui-cda/1.2.250.1.213.1.1.5.53_JdvGirCisis.csv")
+
+
+def gir_code(gir: int) -> Concept:
+    """The JDV_GIR_CISIS concept of a GIR."""
+    for concept in gir_codes().concepts.values():
+        if concept.display == f"GIR-{gir}":
+            return concept
+    raise ValueError(f"no code for GIR {gir}")
+
+
+@cache
+def confidentialities() -> ValueSet:
+    """HL7 Confidentiality (N normal, R restricted, V very restricted…)."""
+    return _csv_value_set("Confidentiality", "tddui-cda/2.16.840.1.113883.1.11.10228_Confidentiality.csv")

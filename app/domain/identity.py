@@ -12,6 +12,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from app.domain import codes
 from app.domain.errors import InvalidValue
+from app.domain.evaluations import CurrentGir
 from app.domain.types import (
     Address,
     CogCode,
@@ -146,6 +147,7 @@ class UsagerRecord(UsagerIdentityInput):
     high_trust_proof: bool = False
     ins: Ins | None = None
     ins_history: list[Ins] = Field(default_factory=list)
+    gir_actuel: CurrentGir | None = Field(None, description="GIR of the latest AGGIR evaluation (set by evaluations)")
 
     @field_validator("ins")
     @classmethod

@@ -18,17 +18,24 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.domain.access import SYSTEM
 from app.domain.entourage import ContactInput, ProtectionMeasureInput
 from app.domain.errors import DomainError
+from app.domain.evaluations import EvaluationInput
 from app.domain.identity import UsagerRecord
+from app.domain.plans import Bilan, PlanInput, PlanStatus, Transition
 from app.domain.professionals import ProfessionalInput
 from app.domain.stays import StayInput
 from app.domain.structures import EssmsInput, OrganismeInput
+from app.domain.transmissions import TransmissionInput
 from app.services.entourage import ContactService, ProtectionMeasureService
+from app.services.evaluations import EvaluationService
+from app.services.plans import PlanService
 from app.services.professionals import ProfessionalService
 from app.services.resources import InputInvalid
 from app.services.stays import StayService
 from app.services.structures import EssmsService, OrganismeService
+from app.services.transmissions import TransmissionService
 from app.services.usagers import UsagerService
 from app.store.db import Database, create_engine
+from app.store.repository import StoredRow
 
 
 class FixtureError(Exception):
@@ -133,6 +140,29 @@ class _Loader:
         if await self._keep_or_create("usager", item["key"], service, where, record):
             self.new_usagers.add(item["key"])
 
+    async def plan(self, item: dict[str, Any]) -> None:
+        """A plan and its versions, taken through the life cycle as staff would (revisions included)."""
+        if item["usager"] not in self.new_usagers:
+            self.report.kept["plan"] += 1
+            return
+        service = PlanService(self.connection, SYSTEM)
+        row: StoredRow | None = None
+        for version in item["versions"]:
+            content = {
+                **_without(version, "status", "bilans_suivi", "motif_cloture"),
+                "usager_id": str(self.ref(item["usager"])),
+                "stay_id": str(self.ref(item["stay"])),
+                "referents": [str(self.ref(k)) for k in version.get("referents", [])],
+            }
+            record = PlanInput.model_validate(content)
+            if row is None:
+                row = await service.create(record)
+            else:
+                draft = await service.revise(row.id, row.version)
+                row = await service.replace(draft.id, draft.version, record)
+            row = await _drive(service, row, version)
+        self.report.created["plan"] += 1
+
     def child(
         self, kind: str, service_cls: Any, model: Any, refs: dict[str, str]
     ) -> Callable[[dict[str, Any]], Awaitable[None]]:
@@ -152,6 +182,34 @@ class _Loader:
             self.report.created[kind] += 1
 
         return load_one
+
+
+# The transitions that take a new draft to each status.
+_PATH = {
+    PlanStatus.DRAFT: (),
+    PlanStatus.SUBMITTED: (Transition.SUBMIT,),
+    PlanStatus.VALIDATED: (Transition.SUBMIT, Transition.VALIDATE),
+    PlanStatus.IN_PROGRESS: (Transition.SUBMIT, Transition.VALIDATE, Transition.START),
+    # A version ends up revised when the next one is validated.
+    PlanStatus.REVISED: (Transition.SUBMIT, Transition.VALIDATE, Transition.START),
+    PlanStatus.CLOSED: (Transition.SUBMIT, Transition.VALIDATE, Transition.START, Transition.CLOSE),
+}
+
+
+async def _drive(service: PlanService, row: StoredRow, version: dict[str, Any]) -> StoredRow:
+    steps = {
+        Transition.SUBMIT: service.submit,
+        Transition.VALIDATE: service.validate,
+        Transition.START: service.start,
+    }
+    for step in _PATH[PlanStatus(version["status"])]:
+        if step is Transition.CLOSE:
+            row = await service.close(row.id, row.version, version.get("motif_cloture"))
+        else:
+            row = await steps[step](row.id, row.version)
+    for bilan in version.get("bilans_suivi", []):
+        row = await service.add_review(row.id, row.version, Bilan.model_validate(bilan))
+    return row
 
 
 def _without(item: dict[str, Any], *keys: str) -> dict[str, Any]:
@@ -184,6 +242,27 @@ async def load(connection: AsyncConnection, data: dict[str, Any]) -> LoadReport:
         "stay",
         data.get("stays", []),
         loader.child("stay", StayService, StayInput, {"usager": "usager_id", "essms": "essms_id"}),
+    )
+    await loader.each(
+        "evaluation",
+        data.get("evaluations", []),
+        loader.child(
+            "evaluation",
+            EvaluationService,
+            EvaluationInput,
+            {"usager": "usager_id", "stay": "stay_id", "evaluateur": "evaluateur_id", "responsable": "responsable_id"},
+        ),
+    )
+    await loader.each("plan", data.get("plans", []), loader.plan)
+    await loader.each(
+        "transmission",
+        data.get("transmissions", []),
+        loader.child(
+            "transmission",
+            TransmissionService,
+            TransmissionInput,
+            {"usager": "usager_id", "stay": "stay_id", "auteur": "auteur_id", "corrige": "corrige_id"},
+        ),
     )
     return loader.report
 

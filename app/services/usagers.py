@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.domain import text
-from app.domain.errors import RuleViolation
+from app.domain.errors import PreconditionFailed, RuleViolation
+from app.domain.evaluations import CurrentGir
 from app.domain.identity import UsagerIdentityInput, UsagerRecord
-from app.services.resources import ResourceService
+from app.services.resources import ResourceService, utcnow
 from app.store.repository import USAGER_ESSMS, EssmsRepository, UsagerRepository
 
 NAME, FIRST_NAME = "n", "p"
@@ -109,3 +111,25 @@ class UsagerService(ResourceService[UsagerRecord]):
                 )
             )
         return conditions
+
+    async def set_current_gir(self, usager_id: uuid.UUID, current: CurrentGir | None) -> None:
+        """Show the GIR of the latest AGGIR evaluation on the usager (a new version when it changes)."""
+        for _ in range(3):
+            row, record = await self.get_record(usager_id)
+            if record.gir_actuel == current:
+                return
+            record.gir_actuel = current
+            now = utcnow()
+            body = self.render(record, usager_id, row.version + 1, self._created_at(row), now, None)
+            archived_at = datetime.fromisoformat(orjson.loads(row.body)["archived_at"]) if row.archived else None
+            if await self.repo.update(
+                resource_id=usager_id,
+                expected_version=row.version,
+                body=body,
+                columns=self.columns(record),
+                actor=self.principal.actor,
+                now=now,
+                archived_at=archived_at,
+            ):
+                return
+        raise PreconditionFailed(f"usager {usager_id} keeps changing; retry")

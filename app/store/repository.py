@@ -8,7 +8,22 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import Select, Table, and_, bindparam, delete, exists, func, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -47,6 +62,16 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _typed(column: Any, value: Any) -> Any:
+    """A cursor's sort value back in the column's type (cursors carry dates as ISO strings)."""
+    if isinstance(value, str):
+        if isinstance(column.type, DateTime):
+            return _utc(datetime.fromisoformat(value))
+        if isinstance(column.type, Date):
+            return date.fromisoformat(value)
+    return value
+
+
 class UniqueViolation(Exception):
     """A unique index refused the write; ``constraint`` names it (mapped to a domain rule by services)."""
 
@@ -75,6 +100,8 @@ _SQLITE_UNIQUE_MARKERS = {
     "uq_professional_rpps": "professional.rpps",
     "uq_organisme_finess_ej": "organisme.finess_ej",
     "uq_essms_finess_et": "essms.finess_et",
+    "uq_plan_in_force_per_stay": "plan.stay_id",
+    "uq_plan_one_revision": "plan.previous_version_id",
 }
 
 
@@ -152,7 +179,8 @@ class ResourceRepository:
         sort_column = self.c[self.sortable[sort]] if sort else None
         if after is not None:
             if sort_column is not None:
-                conditions.append(tuple_(sort_column, self.c.id) > tuple_(after.sort_value, after.id))
+                value = _typed(sort_column, after.sort_value)
+                conditions.append(tuple_(sort_column, self.c.id) > tuple_(value, after.id))
             else:
                 conditions.append(self.c.id > after.id)
         order = [sort_column, self.c.id] if sort_column is not None else [self.c.id]
@@ -397,3 +425,78 @@ class ProfessionalRepository(ResourceRepository):
                 insert(PROFESSIONAL_ESSMS),
                 [{"professional_id": professional_id, "essms_id": e} for e in essms_ids],
             )
+
+
+class PlanRepository(ResourceRepository):
+    resource_type = "plan"
+    table = _t(tables.Plan)
+    sortable = {"review_due": "review_due", "date_debut": "date_debut"}
+
+    def scope_clause(self, scope: Scope) -> ColumnElement[bool]:
+        assert scope.essms_ids is not None
+        return self.c.essms_id.in_(scope.essms_ids)
+
+    async def versions(self, lineage_id: uuid.UUID, scope: Scope) -> list[StoredRow]:
+        """Every version of a plan, oldest first (archived drafts included)."""
+        statement = (
+            select(self.c.id, self.c.version, self.c.body, self.c.archived_at)
+            .where(self.c.lineage_id == lineage_id, *self._visible(scope))
+            .order_by(self.c.numero_version, self.c.id)
+        )
+        rows = (await self.connection.execute(statement)).all()
+        return [StoredRow(r.id, r.version, r.body, r.archived_at is not None) for r in rows]
+
+    async def in_force_for_stay(self, stay_id: uuid.UUID, exclude: uuid.UUID) -> list[uuid.UUID]:
+        statement = select(self.c.id).where(
+            self.c.stay_id == stay_id, self.c.in_force, self.c.archived_at.is_(None), self.c.id != exclude
+        )
+        return list((await self.connection.scalars(statement)).all())
+
+    async def max_version(self, lineage_id: uuid.UUID) -> int:
+        return int(
+            await self.connection.scalar(select(func.max(self.c.numero_version)).where(self.c.lineage_id == lineage_id))
+            or 0
+        )
+
+    def review_due_by(self, day: date) -> ColumnElement[bool]:
+        return and_(self.c.in_force, self.c.review_due <= day)
+
+
+class EvaluationRepository(ResourceRepository):
+    resource_type = "evaluation"
+    table = _t(tables.Evaluation)
+    sortable = {"date_evaluation": "date_evaluation"}
+
+    def scope_clause(self, scope: Scope) -> ColumnElement[bool]:
+        return _usager_visible(self.c.usager_id, scope)
+
+    async def latest_gir(self, usager_id: uuid.UUID) -> tuple[uuid.UUID, date, int] | None:
+        """The latest AGGIR evaluation that counts for the usager's current GIR."""
+        statement = (
+            select(self.c.id, self.c.date_evaluation, self.c.gir)
+            .where(self.c.usager_id == usager_id, self.c.counts_for_gir, self.c.archived_at.is_(None))
+            .order_by(self.c.date_evaluation.desc(), self.c.id.desc())
+            .limit(1)
+        )
+        row = (await self.connection.execute(statement)).first()
+        return (row.id, row.date_evaluation, row.gir) if row else None
+
+
+class TransmissionRepository(ResourceRepository):
+    resource_type = "transmission"
+    table = _t(tables.Transmission)
+    sortable = {"date_heure": "date_heure"}
+
+    def scope_clause(self, scope: Scope) -> ColumnElement[bool]:
+        assert scope.essms_ids is not None
+        return self.c.essms_id.in_(scope.essms_ids)
+
+    async def owner(self, transmission_id: uuid.UUID) -> uuid.UUID | None:
+        return await self.connection.scalar(select(self.c.usager_id).where(self.c.id == transmission_id))
+
+    def not_corrected(self) -> ColumnElement[bool]:
+        later = self.table.alias("later")
+        return ~exists().where(later.c.corrige_id == self.c.id)
+
+    def text_contains(self, words: list[str]) -> list[ColumnElement[bool]]:
+        return [self.c.search_text.contains(word, autoescape=True) for word in words]

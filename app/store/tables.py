@@ -195,3 +195,73 @@ class ResourceHistory(SQLModel, table=True):
     actor: str = Field(sa_type=String(200), nullable=False)
     recorded_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
     body: str = Field(sa_type=Text, nullable=False)
+
+
+class Plan(ResourceColumns, table=True):
+    """One version of a projet personnalisé; every version of a plan shares ``lineage_id``."""
+
+    __tablename__ = "plan"
+    __table_args__ = (
+        Index(
+            "uq_plan_in_force_per_stay",
+            "stay_id",
+            unique=True,
+            sqlite_where=text("in_force AND archived_at IS NULL"),
+            postgresql_where=text("in_force AND archived_at IS NULL"),
+        ),
+        Index(
+            "uq_plan_one_revision",
+            "previous_version_id",
+            unique=True,
+            sqlite_where=text("previous_version_id IS NOT NULL AND archived_at IS NULL"),
+            postgresql_where=text("previous_version_id IS NOT NULL AND archived_at IS NULL"),
+        ),
+        Index("ix_plan_essms_review", "essms_id", "in_force", "review_due", "id"),
+        Index("ix_plan_lineage", "lineage_id", "numero_version"),
+    )
+    usager_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("usager.id"), nullable=False, index=True))
+    stay_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("stay.id"), nullable=False))
+    essms_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("essms.id"), nullable=False))
+    lineage_id: uuid.UUID = Field(sa_type=Uuid, nullable=False)
+    numero_version: int = Field(sa_type=Integer, nullable=False)
+    previous_version_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(Uuid, ForeignKey("plan.id"), nullable=True)
+    )
+    status: str = Field(sa_type=String(20), nullable=False)
+    in_force: bool = Field(nullable=False)
+    date_debut: date = Field(sa_type=Date, nullable=False)
+    review_due: date | None = Field(default=None, sa_type=Date, nullable=True)
+
+
+class Evaluation(ResourceColumns, table=True):
+    """An evaluation of a usager on one grid (AGGIR, SERAFIN-PH, free)."""
+
+    __tablename__ = "evaluation"
+    __table_args__ = (Index("ix_evaluation_usager_date", "usager_id", "date_evaluation", "id"),)
+    usager_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("usager.id"), nullable=False))
+    stay_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid, ForeignKey("stay.id"), nullable=True))
+    grille: str = Field(sa_type=String(20), nullable=False)
+    type_evaluation: str | None = Field(default=None, sa_type=String(20), nullable=True)
+    date_evaluation: date = Field(sa_type=Date, nullable=False)
+    gir: int | None = Field(default=None, sa_type=Integer, nullable=True)
+    counts_for_gir: bool = Field(nullable=False)
+
+
+class Transmission(ResourceColumns, table=True):
+    """A daily note; rows are written once (a correction is a new row pointing to the corrected one)."""
+
+    __tablename__ = "transmission"
+    __table_args__ = (
+        Index("ix_transmission_essms_date", "essms_id", "date_heure", "id"),
+        Index("ix_transmission_usager_date", "usager_id", "date_heure", "id"),
+    )
+    usager_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("usager.id"), nullable=False))
+    stay_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid, ForeignKey("stay.id"), nullable=True))
+    essms_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("essms.id"), nullable=False))
+    auteur_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("professional.id"), nullable=False))
+    date_heure: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    categorie: str = Field(sa_type=String(20), nullable=False)
+    corrige_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(Uuid, ForeignKey("transmission.id"), nullable=True, index=True)
+    )
+    search_text: str = Field(sa_type=Text, nullable=False)
