@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Self
 from uuid import UUID
@@ -11,6 +11,7 @@ from uuid import UUID
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from app.domain import codes
+from app.domain import ins as ins_rules
 from app.domain.errors import InvalidValue
 from app.domain.types import (
     Address,
@@ -79,10 +80,38 @@ def may_share_ins(status: IdentityStatus) -> bool:
 
 
 class Ins(DomainModel):
-    """The national health identifier: matricule (NIR or NIA, 13 characters + 2-digit key) and its OID."""
+    """The national health identifier: matricule (NIR or NIA, 13 characters + 2-digit key) and its OID.
 
-    matricule: Annotated[str, Field(pattern=r"^\d{5}[0-9AB]\d{7}\d{2}$", description="15 characters")]
+    The shape is checked, not the key: an INS returned by INSi is kept as returned."""
+
+    matricule: Annotated[str, Field(pattern=r"^\d{6}[0-9AB]\d{6}\d{2}$", description="15 characters")]
     oid: Annotated[str, Field(pattern=r"^1\.2\.250\.1\.213\.1\.4\.(8|9|10|11)$")]
+    date_debut: date | None = None
+    date_fin: date | None = None
+
+
+class TypedIns(DomainModel):
+    """An INS typed by staff or received from another system: the key and the OID are checked."""
+
+    matricule: Annotated[str, rule(ins_rules.check_matricule)] = Field(description="15 characters, key included")
+    oid: Annotated[str, rule(ins_rules.check_oid)] = Field(description="1.2.250.1.213.1.4.8 NIR, .9 NIA, .10 test, .11 demo")
+
+
+class ProofConfidence(StrEnum):
+    HIGH = "high"
+    LOW = "low"
+
+
+# The INS traits: read-only once INSi has returned them (RNIV rule 26).
+INS_TRAITS = ("nom_naissance", "premier_prenom", "prenoms_naissance", "sexe", "date_naissance", "lieu_naissance")
+
+
+def locked_trait_changes(current: UsagerRecord, new: UsagerRecord) -> list[str]:
+    """The INS traits a change would alter on an identity retrieved or verified through INSi."""
+    if not current.insi_verified:
+        return []
+    before, after = current.model_dump(mode="json"), new.model_dump(mode="json")
+    return [name for name in INS_TRAITS if before.get(name) != after.get(name)]
 
 
 class UsagerIdentityInput(DomainModel):
@@ -146,6 +175,11 @@ class UsagerRecord(UsagerIdentityInput):
     high_trust_proof: bool = False
     ins: Ins | None = None
     ins_history: list[Ins] = Field(default_factory=list)
+    ins_source: Annotated[str, Field(pattern=r"^(insi|received)$")] | None = Field(
+        None, description="insi: returned by INSi here; received: from another identification domain (rule 30)"
+    )
+    insi_checked_at: datetime | None = Field(None, description="Last INSi search or verification that matched")
+    merged_into: UUID | None = Field(None, description="Set on a duplicate merged into another record")
 
     @field_validator("ins")
     @classmethod
