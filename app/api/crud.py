@@ -114,7 +114,7 @@ def resource_router(
         responses=responses(404, 422),
     )
     async def read(resource_id: uuid.UUID, connection: ReadConnection, principal: CurrentPrincipal) -> Response:
-        row = await service(connection, principal).get(resource_id)
+        row = await service(connection, principal).read(resource_id)
         return one(row.body, row.version)
 
     @router.patch(
