@@ -50,6 +50,11 @@ class Usager(UsagerIdentityInput, Meta):
     high_trust_proof: bool = Field(description="A high-trust identity document was checked")
     ins: Ins | None = Field(description="INS, read-only: set by the INSi workflow only")
     ins_history: list[Ins]
+    ins_source: Literal["insi", "received"] | None = Field(
+        None, description="insi: returned by INSi here; received: from another domain, to be re-qualified"
+    )
+    insi_checked_at: datetime | None = Field(None, description="Last INSi search or verification that matched")
+    merged_into: uuid.UUID | None = Field(None, description="Set on a duplicate merged into another record")
 
 
 class Contact(ContactInput, Meta):

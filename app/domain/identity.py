@@ -205,3 +205,23 @@ class UsagerRecord(UsagerIdentityInput):
 
     def search_names(self) -> list[str]:
         return [self.nom_naissance, *([self.nom_utilise] if self.nom_utilise else [])]
+
+
+def outgoing_identity(record: UsagerRecord) -> dict[str, object]:
+    """What any output (document, message, FHIR) may carry about the usager: the traits always, the INS
+    (matricule + OID) only when ``may_share_ins`` says so (RNIV rule 28)."""
+    identity: dict[str, object] = {
+        "nom_naissance": record.nom_naissance,
+        "prenoms_naissance": record.prenoms_naissance or [record.premier_prenom],
+        "premier_prenom": record.premier_prenom,
+        "sexe": record.sexe,
+        "date_naissance": record.date_naissance.isoformat(),
+        "lieu_naissance": record.lieu_naissance,
+        "nom_utilise": record.nom_utilise,
+        "prenom_utilise": record.prenom_utilise,
+        "identity_status": record.status.value,
+        "ins": None,
+    }
+    if record.ins is not None and may_share_ins(record.status):
+        identity["ins"] = {"matricule": record.ins.matricule, "oid": record.ins.oid}
+    return identity
