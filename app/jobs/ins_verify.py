@@ -1,0 +1,112 @@
+"""Batch re-verification of the stored INS through INSi (RNIV rules 48-49): bounded concurrency,
+resumable from a checkpoint after an interruption, with a summary."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.config import Settings
+from app.domain.access import Principal, Scope
+from app.domain.errors import DomainError
+from app.interop.insi.client import InsiClient
+from app.services.identity import IdentityWorkflow, InsiRefused
+from app.store.db import Database
+from app.store.identity import IdentityJournal
+
+BATCH_ACTOR = Principal(actor="batch:ins-verify", scope=Scope.everything())
+CHUNK = 500
+
+
+@dataclass
+class VerifySummary:
+    counts: Counter[str] = field(default_factory=Counter)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def line(self) -> str:
+        order = ("unchanged", "changed", "not_found", "several", "refused", "error")
+        return ", ".join(f"{name} {self.counts.get(name, 0)}" for name in order) + f" (total {self.total})"
+
+
+async def verify_one(workflow: IdentityWorkflow, usager_id: uuid.UUID) -> tuple[str, str | None]:
+    """The outcome of one verification: unchanged, changed, not_found, several, refused or error."""
+    try:
+        report = await workflow.verify_ins(usager_id)
+    except InsiRefused as refusal:
+        return "refused", refusal.message
+    except DomainError as error:
+        return "error", f"{error.code}: {error.message}"
+    return report.outcome, None
+
+
+def _read_checkpoint(path: Path | None) -> uuid.UUID | None:
+    if path is None or not path.is_file():
+        return None
+    text = path.read_text().strip()
+    return uuid.UUID(text) if text else None
+
+
+async def reverify(
+    database: Database,
+    settings: Settings,
+    client: InsiClient,
+    *,
+    concurrency: int,
+    checkpoint: Path | None = None,
+    only: list[uuid.UUID] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> VerifySummary:
+    """Verify every active usager carrying an INS (or ``only`` those), ``concurrency`` calls at a time.
+
+    After each chunk the last id done is written to ``checkpoint``; a new run starts after it. The
+    checkpoint is removed once the whole walk is done."""
+    workflow = IdentityWorkflow(database, BATCH_ACTOR, settings, client)
+    summary = VerifySummary()
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(usager_id: uuid.UUID) -> None:
+        async with gate:
+            outcome, error = await verify_one(workflow, usager_id)
+        summary.counts[outcome] += 1
+        if error:
+            summary.errors[str(usager_id)] = error
+        if on_progress:
+            on_progress(1)
+
+    if only is not None:
+        await asyncio.gather(*(one(u) for u in only))
+        return summary
+    after = _read_checkpoint(checkpoint)
+    while True:
+        async with database.read() as connection:
+            ids = await IdentityJournal(connection).usagers_with_ins(after, CHUNK)
+        if not ids:
+            break
+        await asyncio.gather(*(one(u) for u in ids))
+        after = ids[-1]
+        if checkpoint is not None:
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            checkpoint.write_text(str(after))
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
+    return summary
+
+
+async def count_to_verify(database: Database, after: uuid.UUID | None) -> int:
+    total = 0
+    async with database.read() as connection:
+        journal = IdentityJournal(connection)
+        while True:
+            ids = await journal.usagers_with_ins(after, 10_000)
+            total += len(ids)
+            if len(ids) < 10_000:
+                return total
+            after = ids[-1]
