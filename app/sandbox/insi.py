@@ -86,6 +86,12 @@ class SandboxControl:
     stopping: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def __post_init__(self) -> None:
+        self.index: dict[tuple[str, str, str], list[InsiIdentity]] = {}
+        for identity in self.identities:
+            key = (identity.nom_naissance, identity.sexe, identity.date_naissance)
+            self.index.setdefault(key, []).append(identity)
+
     def inject(self, mode: str, times: int = 1) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode}; one of {', '.join(MODES)}")
@@ -109,11 +115,7 @@ class SandboxControl:
         nom = insi_text(request.nom_naissance or "")
         wanted = " ".join(insi_text(p) for p in request.prenoms)
         found = []
-        for identity in self.identities:
-            if identity.nom_naissance != nom or identity.sexe != (request.sexe or ""):
-                continue
-            if identity.date_naissance != (request.date_naissance or ""):
-                continue
+        for identity in self.index.get((nom, request.sexe or "", request.date_naissance or ""), []):
             if request.lieu_naissance and identity.lieu_naissance != request.lieu_naissance:
                 continue
             if wanted not in identity.prenoms and wanted != " ".join(identity.prenoms):
@@ -239,9 +241,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="INSi sandbox on loopback (mutual TLS)")
     parser.add_argument("--pki", type=Path, required=True, help="folder of the throwaway CA and certificates")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--identities", type=Path, help="more identities, in the format of test-identities.json")
     arguments = parser.parse_args()
     pki = make_pki(arguments.pki)
-    sandbox = InsiSandbox(pki, port=arguments.port).start()
+    identities = load_identities()
+    if arguments.identities:
+        identities += load_identities(arguments.identities)
+    sandbox = InsiSandbox(pki, control=SandboxControl(identities=identities), port=arguments.port).start()
     print(sandbox.url, flush=True)
     try:
         while True:

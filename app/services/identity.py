@@ -172,7 +172,7 @@ class IdentityWorkflow:
     async def verify_ins(self, usager_id: uuid.UUID, if_match: int | None = None) -> InsiReport:
         """Verification (RNIV rules 48-49, 52-53): a search with the stored traits, compared field by field.
 
-        Identical: the check date is recorded and a received INS becomes verified here (rule 30).
+        Identical: a received INS becomes verified here (rule 30); otherwise the INSi journal records the check.
         Different, not found or failed: nothing changes; the report says why."""
         row, record = await self._read_for_insi(usager_id, if_match)
         if record.ins is None:
@@ -188,6 +188,9 @@ class IdentityWorkflow:
         if not comparison.identical:
             await self._trace(usager_id, "insi-verify-different", {"differences": len(comparison.differences)})
             return InsiReport("changed", calls, differences=comparison.differences)
+        if record.insi_verified and record.ins_source == "insi":
+            # Nothing to change: the INSi journal holds the check (no new version per batch run).
+            return InsiReport("unchanged", calls, row)
         async with self.database.write() as connection:
             service = UsagerService(connection, self.principal)
             current_row, current = await service.get_record(usager_id)
