@@ -124,7 +124,10 @@ def main() -> None:
         url = sandbox.stdout.readline().strip()
         pki_dir = folder / "pki"
         pki = Pki(
-            pki_dir / "ca.pem", pki_dir / "server.pem", pki_dir / "server.key", pki_dir / "client.pem",
+            pki_dir / "ca.pem",
+            pki_dir / "server.pem",
+            pki_dir / "server.key",
+            pki_dir / "client.pem",
             pki_dir / "client.key",
         )
         database_url = arguments.database_url or f"sqlite+aiosqlite:///{folder / 'bench.sqlite3'}"

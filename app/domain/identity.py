@@ -94,7 +94,9 @@ class TypedIns(DomainModel):
     """An INS typed by staff or received from another system: the key and the OID are checked."""
 
     matricule: Annotated[str, rule(ins_rules.check_matricule)] = Field(description="15 characters, key included")
-    oid: Annotated[str, rule(ins_rules.check_oid)] = Field(description="1.2.250.1.213.1.4.8 NIR, .9 NIA, .10 test, .11 demo")
+    oid: Annotated[str, rule(ins_rules.check_oid)] = Field(
+        description="1.2.250.1.213.1.4.8 NIR, .9 NIA, .10 test, .11 demo"
+    )
 
 
 class ProofConfidence(StrEnum):

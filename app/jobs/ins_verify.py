@@ -93,11 +93,19 @@ async def reverify(
         await asyncio.gather(*(one(u) for u in ids))
         after = ids[-1]
         if checkpoint is not None:
-            checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            checkpoint.write_text(str(after))
+            _write_checkpoint(checkpoint, after)
     if checkpoint is not None:
-        checkpoint.unlink(missing_ok=True)
+        _write_checkpoint(checkpoint, None)
     return summary
+
+
+def _write_checkpoint(path: Path, last: uuid.UUID | None) -> None:
+    """The last id done (a few bytes, written between chunks)."""
+    if last is None:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(str(last))
 
 
 async def count_to_verify(database: Database, after: uuid.UUID | None) -> int:

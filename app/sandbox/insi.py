@@ -164,8 +164,9 @@ def build_app(control: SandboxControl) -> Starlette:
             return _fault("bad-request", None)
         mode = control.next_mode(search.nom_naissance)
         if mode == "timeout":
+            # Sleeps in short steps so that stopping the sandbox does not wait for the whole delay.
             deadline = time.monotonic() + control.timeout_seconds
-            while time.monotonic() < deadline and not control.stopping:
+            while time.monotonic() < deadline and not control.stopping:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
         if mode in ("fault-technical", "fault-idam", "fault-rights"):
             return _fault(mode, search.message_id)

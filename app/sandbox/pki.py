@@ -57,16 +57,14 @@ def make_pki(folder: Path, *, emetteur: str = "10B0152872", client_cn: str = "IN
         .not_valid_before(now)
         .not_valid_after(now + timedelta(days=7))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
 
-    def leaf(subject: x509.Name, usage: x509.ObjectIdentifier, san: list[x509.GeneralName] | None) -> tuple[
-        x509.Certificate, ec.EllipticCurvePrivateKey
-    ]:
+    def leaf(
+        subject: x509.Name, usage: x509.ObjectIdentifier, san: list[x509.GeneralName] | None
+    ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
         key = _key()
         builder = (
             x509.CertificateBuilder()
@@ -78,9 +76,7 @@ def make_pki(folder: Path, *, emetteur: str = "10B0152872", client_cn: str = "IN
             .not_valid_after(now + timedelta(days=7))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-            )
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         )
         if san:
             builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)

@@ -32,8 +32,8 @@ from app.services.resources import ResourceService, utcnow
 from app.services.stays import StayService
 from app.services.usagers import UsagerService
 from app.store.db import Database
-from app.store.ids import new_id
 from app.store.identity import IdentityJournal, ProofRow
+from app.store.ids import new_id
 from app.store.repository import StoredRow
 
 
@@ -432,7 +432,9 @@ class IdentityWorkflow:
             await usagers.repo.link_essms(kept_id, kept.essms_id) if kept.essms_id else None
             for essms_id in await journal.essms_of(merged_id):
                 await usagers.repo.link_essms(kept_id, essms_id)
-            updated_kept = kept.model_copy(update={"high_trust_proof": kept.high_trust_proof or merged.high_trust_proof})
+            updated_kept = kept.model_copy(
+                update={"high_trust_proof": kept.high_trust_proof or merged.high_trust_proof}
+            )
             written = await usagers.write_workflow(
                 kept_row, kept, updated_kept, "merge-kept", {"merged": str(merged_id), **moved}
             )
@@ -466,7 +468,10 @@ def _apply_insi(current: UsagerRecord, identity: ins_rules.InsiIdentity, at: dat
     )
     previous = [*([current.ins] if current.ins else []), *current.ins_history]
     candidates = [
-        *(Ins(matricule=h.matricule, oid=h.oid, date_debut=h.date_debut, date_fin=h.date_fin) for h in identity.history),
+        *(
+            Ins(matricule=h.matricule, oid=h.oid, date_debut=h.date_debut, date_fin=h.date_fin)
+            for h in identity.history
+        ),
         *previous,
     ]
     history: list[Ins] = []

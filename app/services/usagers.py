@@ -6,11 +6,10 @@ import uuid
 from datetime import date
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.domain import text
-from pydantic import BaseModel
-
 from app.domain.errors import FieldIssue, PreconditionFailed, RuleViolation
 from app.domain.identity import UsagerIdentityInput, UsagerRecord, locked_trait_changes
 from app.domain.ins import duplicate_key as traits_key
@@ -100,14 +99,20 @@ class UsagerService(ResourceService[UsagerRecord]):
         candidate = self.to_record({**kept, **document})
         locked = locked_trait_changes(current, candidate)
         if locked:
-            error = RuleViolation("ins-trait-read-only", f"{locked[0]} comes from INSi and is read-only", field=locked[0])
+            error = RuleViolation(
+                "ins-trait-read-only", f"{locked[0]} comes from INSi and is read-only", field=locked[0]
+            )
             error.issues = [
                 FieldIssue(name, "ins-trait-read-only", "Retrieved through INSi: read-only (RNIV rule 26)")
                 for name in locked
             ]
             raise error
         written = await super()._write_next(row, current, document)
-        changed = sorted(k for k in set(stored) | set(candidate.model_dump(mode="json")) if stored.get(k) != candidate.model_dump(mode="json").get(k))
+        changed = sorted(
+            k
+            for k in set(stored) | set(candidate.model_dump(mode="json"))
+            if stored.get(k) != candidate.model_dump(mode="json").get(k)
+        )
         await self._trace(row.id, "update", {"version": written.version, "fields": changed})
         return written
 

@@ -66,9 +66,7 @@ class IdentityJournal:
         self.connection = connection
 
     # -- traces --------------------------------------------------------------------------------------
-    async def trace(
-        self, usager_id: uuid.UUID, actor: str, at: datetime, action: str, detail: dict[str, Any]
-    ) -> None:
+    async def trace(self, usager_id: uuid.UUID, actor: str, at: datetime, action: str, detail: dict[str, Any]) -> None:
         await self.connection.execute(
             insert(TRACE).values(
                 usager_id=usager_id, actor=actor, at=at, action=action, detail=orjson.dumps(detail).decode()
@@ -242,7 +240,5 @@ class IdentityJournal:
         conditions: list[ColumnElement[bool]] = [USAGER.c.ins_matricule.is_not(None), USAGER.c.archived_at.is_(None)]
         if after is not None:
             conditions.append(USAGER.c.id > after)
-        rows = await self.connection.execute(
-            select(USAGER.c.id).where(*conditions).order_by(USAGER.c.id).limit(limit)
-        )
+        rows = await self.connection.execute(select(USAGER.c.id).where(*conditions).order_by(USAGER.c.id).limit(limit))
         return [r.id for r in rows]

@@ -106,9 +106,7 @@ async def test_a_certificate_from_another_ca_is_refused(sandbox: InsiSandbox, in
 async def test_the_sandbox_validates_requests_against_the_xsd(sandbox: InsiSandbox, insi_pki: Pki) -> None:
     context = ssl.create_default_context(cafile=str(insi_pki.ca_cert))
     context.load_cert_chain(str(insi_pki.client_cert), str(insi_pki.client_key))
-    request = messages.build_search(
-        DOMINIQUE, Software("I", "dui", "1", "i", "E"), now=datetime.now(UTC)
-    )
+    request = messages.build_search(DOMINIQUE, Software("I", "dui", "1", "i", "E"), now=datetime.now(UTC))
     broken = request.replace(b"<ctxbam:Temps>", b"<ctxbam:Temps>not-a-date")
     async with httpx.AsyncClient(verify=context) as http:
         good = await http.post(sandbox.url, content=request, headers={"Content-Type": messages.CONTENT_TYPE})

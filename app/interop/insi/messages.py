@@ -62,9 +62,7 @@ def build_search(traits: InsiTraits, software: Software, *, now: datetime, messa
     """rechercherInsAvecTraitsIdentite: ContexteBAM, ContexteLPS and WS-Addressing headers, RECSANSVITALE body."""
     message_id = message_id or f"uuid:{uuid.uuid4()}"
     stamp = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
-    envelope = etree.Element(
-        _q(SOAP, "Envelope"), nsmap={"soap": SOAP, "ctxbam": CTXBAM, "ctxlps": CTXLPS, "wsa": WSA}
-    )
+    envelope = etree.Element(_q(SOAP, "Envelope"), nsmap={"soap": SOAP, "ctxbam": CTXBAM, "ctxlps": CTXLPS, "wsa": WSA})
     header = _sub(envelope, SOAP, "Header")
     bam = _sub(header, CTXBAM, "ContexteBAM")
     bam.set("Version", "01_02")
@@ -290,15 +288,17 @@ def read_search(data: bytes) -> SearchRequest:
 
 def _validate(element: etree._Element, schema: str, name: str) -> None:
     document = etree.fromstring(etree.tostring(element), _PARSER)
-    if not _schema(schema).validate(document):
-        raise MessageError(f"{name} does not match its XSD: {_schema(schema).error_log.last_error}")
+    try:
+        _schema(schema).assertValid(document)
+    except etree.DocumentInvalid as error:
+        raise MessageError(f"{name} does not match its XSD: {error}") from error
 
 
 def build_result(code_cr: str, libelle: str, identity: InsiIdentity | None) -> bytes:
     """A RESULTAT answer (as the CNAM sends it) for the sandbox."""
     envelope = etree.Element(_q(SOAP, "Envelope"), nsmap={"soap": SOAP})
     body = _sub(envelope, SOAP, "Body")
-    result = etree.SubElement(body, _q(RESULTAT, "RESULTAT"), nsmap={None: RESULTAT})
+    result = etree.SubElement(body, _q(RESULTAT, "RESULTAT"), nsmap={None: RESULTAT})  # type: ignore[dict-item]
     cr = _sub(result, RESULTAT, "CR")
     _sub(cr, RESULTAT, "CodeCR", code_cr)
     _sub(cr, RESULTAT, "LibelleCR", libelle)
