@@ -285,3 +285,13 @@ async def test_journals_by_period(client: httpx.AsyncClient, sandbox: InsiSandbo
     assert second["items"][0]["id"] > page["items"][0]["id"]
     bad = await client.get("/identity-traces", params={"cursor": "x"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "cursor"
+
+
+async def test_openapi_names_the_identity_schemas(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    for name in ("InsiReportOut", "Proof", "ProofRecorded", "IdentityTracePage", "InsiCallPage", "DuplicateGroup"):
+        assert name in schemas, name
+    search = spec["paths"]["/usagers/{usager_id}/insi/search"]["post"]
+    assert "if-match" in {p["name"].lower() for p in search["parameters"]}
+    assert "application/problem+json" in search["responses"]["502"]["content"]
