@@ -111,7 +111,10 @@ class IdentityTrace(BaseModel):
     usager_id: uuid.UUID
     actor: str
     at: datetime
-    action: str = Field(description="read, read-history, create, update, archive, insi-search, insi-verify, ...")
+    action: str = Field(
+        description="read, read-history, create, update, archive, insi-search, insi-verify, ins-retrieved, "
+        "ins-requalified, ins-received, proof, proof-withdrawn, merge-kept, merged"
+    )
     detail: dict[str, Any]
 
 

@@ -165,7 +165,7 @@ class IdentityWorkflow:
             if current_row.version != row.version:
                 raise PreconditionFailed(f"usager {usager_id} changed during the INSi call")
             updated = _apply_insi(current, final.identity, final.called_at)
-            written = await service.write_workflow(current_row, current, updated, "insi-search")
+            written = await service.write_workflow(current_row, current, updated, "ins-retrieved")
             homonyms = await IdentityJournal(connection).same_key(usager_id, _key(updated))
         return InsiReport("found", calls, written, homonyms=homonyms)
 
@@ -199,7 +199,7 @@ class IdentityWorkflow:
             updated = current.model_copy(
                 update={"insi_verified": True, "ins_source": "insi", "insi_checked_at": final.called_at}
             )
-            written = await service.write_workflow(current_row, current, updated, "insi-verify")
+            written = await service.write_workflow(current_row, current, updated, "ins-requalified")
         return InsiReport("unchanged", calls, written)
 
     async def _read_for_insi(self, usager_id: uuid.UUID, if_match: int | None) -> tuple[StoredRow, UsagerRecord]:

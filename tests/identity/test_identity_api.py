@@ -53,7 +53,7 @@ async def test_qualify_end_to_end_and_the_trace_journal(client: httpx.AsyncClien
     await client.get(f"/usagers/{usager['id']}")
 
     journal = (await client.get("/identity-traces", params={"usager_id": usager["id"]})).json()["items"]
-    assert [t["action"] for t in journal] == ["create", "insi-search", "insi-search", "proof", "update", "read"]
+    assert [t["action"] for t in journal] == ["create", "insi-search", "ins-retrieved", "proof", "update", "read"]
     assert journal[4]["detail"]["fields"] == ["nom_utilise"]
     calls = (await client.get("/insi-calls", params={"usager_id": usager["id"]})).json()["items"]
     assert len(calls) == 1
