@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import resource
 import subprocess
@@ -140,13 +141,22 @@ def main() -> None:
             insi_client_key=pki.client_key,
             insi_ca_bundle=pki.ca_cert,
         )
-        asyncio.run(run(settings, people, arguments.concurrency))
+        asyncio.run(run(settings, people, arguments.concurrency, sandbox.pid))
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=10)
 
 
-async def run(settings: Settings, people: list[dict[str, object]], concurrency: int) -> None:
+def _cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU time of this process, or of ``pid`` (Linux /proc)."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def run(settings: Settings, people: list[dict[str, object]], concurrency: int, sandbox_pid: int) -> None:
     database = Database(create_engine(settings.resolved_database_url(), pool_size=concurrency + 2))
     started = time.perf_counter()
     await load(database, people)
@@ -154,8 +164,10 @@ async def run(settings: Settings, people: list[dict[str, object]], concurrency: 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     client = InsiClient(insi_config(settings), max_connections=concurrency)
     started = time.perf_counter()
+    cpu_self, cpu_sandbox = _cpu_seconds(), _cpu_seconds(sandbox_pid)
     summary = await reverify(database, settings, client, concurrency=concurrency)
     elapsed = time.perf_counter() - started
+    cpu_self, cpu_sandbox = _cpu_seconds() - cpu_self, _cpu_seconds(sandbox_pid) - cpu_sandbox
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     await client.aclose()
     await database.dispose()
@@ -163,6 +175,11 @@ async def run(settings: Settings, people: list[dict[str, object]], concurrency: 
     print(f"database: {database.dialect}, concurrency {concurrency}")
     print(f"verified: {summary.line()}")
     print(f"time: {elapsed:.1f} s, rate: {rate:.0f} identities/s (target >= 200: {'PASS' if rate >= 200 else 'FAIL'})")
+    per_self, per_sandbox = cpu_self / summary.total * 1000, cpu_sandbox / summary.total * 1000
+    print(
+        f"CPU per identity: batch {per_self:.2f} ms, sandbox {per_sandbox:.2f} ms"
+        f" (load average {os.getloadavg()[0]:.1f})"
+    )
     print(f"peak RSS of the batch process: {rss_before:.0f} MiB after setup, {rss_after:.0f} MiB at the end")
 
 

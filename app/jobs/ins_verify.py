@@ -13,10 +13,13 @@ from pathlib import Path
 from app.config import Settings
 from app.domain.access import Principal, Scope
 from app.domain.errors import DomainError
+from app.domain.identity import UsagerRecord
 from app.interop.insi.client import InsiClient
-from app.services.identity import IdentityWorkflow, InsiRefused
+from app.services.identity import IdentityWorkflow, InsiRefused, JournalBuffer
 from app.store.db import Database
+from app.services.usagers import UsagerService
 from app.store.identity import IdentityJournal
+from app.store.repository import StoredRow
 
 BATCH_ACTOR = Principal(actor="batch:ins-verify", scope=Scope.everything())
 CHUNK = 500
@@ -36,10 +39,12 @@ class VerifySummary:
         return ", ".join(f"{name} {self.counts.get(name, 0)}" for name in order) + f" (total {self.total})"
 
 
-async def verify_one(workflow: IdentityWorkflow, usager_id: uuid.UUID) -> tuple[str, str | None]:
+async def verify_one(
+    workflow: IdentityWorkflow, usager_id: uuid.UUID, current: tuple[StoredRow, UsagerRecord] | None = None
+) -> tuple[str, str | None]:
     """The outcome of one verification: unchanged, changed, not_found, several, refused or error."""
     try:
-        report = await workflow.verify_ins(usager_id)
+        report = await workflow.verify_ins(usager_id, current=current)
     except InsiRefused as refusal:
         return "refused", refusal.message
     except DomainError as error:
@@ -68,13 +73,14 @@ async def reverify(
 
     After each chunk the last id done is written to ``checkpoint``; a new run starts after it. The
     checkpoint is removed once the whole walk is done."""
-    workflow = IdentityWorkflow(database, BATCH_ACTOR, settings, client)
+    buffer = JournalBuffer(database)
+    workflow = IdentityWorkflow(database, BATCH_ACTOR, settings, client, buffer=buffer)
     summary = VerifySummary()
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(usager_id: uuid.UUID) -> None:
+    async def one(usager_id: uuid.UUID, current: tuple[StoredRow, UsagerRecord] | None = None) -> None:
         async with gate:
-            outcome, error = await verify_one(workflow, usager_id)
+            outcome, error = await verify_one(workflow, usager_id, current)
         summary.counts[outcome] += 1
         if error:
             summary.errors[str(usager_id)] = error
@@ -82,15 +88,26 @@ async def reverify(
             on_progress(1)
 
     if only is not None:
-        await asyncio.gather(*(one(u) for u in only))
+        try:
+            await asyncio.gather(*(one(u) for u in only))
+        finally:
+            await buffer.flush()
         return summary
     after = _read_checkpoint(checkpoint)
     while True:
         async with database.read() as connection:
             ids = await IdentityJournal(connection).usagers_with_ins(after, CHUNK)
+            usagers = UsagerService(connection, BATCH_ACTOR)
+            rows = await usagers.repo.page(
+                scope=BATCH_ACTOR.scope, where=[usagers.repo.c.id.in_(ids)], after=None, limit=len(ids) or 1
+            )
         if not ids:
             break
-        await asyncio.gather(*(one(u) for u in ids))
+        records = {row.id: (row, usagers.record_from_body(row.body)) for row, _ in rows}
+        try:
+            await asyncio.gather(*(one(u, records.get(u)) for u in ids))
+        finally:
+            await buffer.flush()
         after = ids[-1]
         if checkpoint is not None:
             _write_checkpoint(checkpoint, after)

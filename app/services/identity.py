@@ -136,16 +136,42 @@ def _identity_json(identity: ins_rules.InsiIdentity | None) -> str | None:
     ).decode()
 
 
+class JournalBuffer:
+    """Journal rows of a batch, written together (one transaction per flush instead of one per identity).
+
+    The batch flushes before it moves its checkpoint, so an interruption loses no trace of a checked
+    identity that the next run would not check again."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.calls: list[dict[str, Any]] = []
+        self.traces: list[dict[str, Any]] = []
+
+    async def flush(self) -> None:
+        calls, traces = self.calls, self.traces
+        self.calls, self.traces = [], []
+        if calls or traces:
+            async with self.database.write() as connection:
+                await IdentityJournal(connection).insert_many(calls, traces)
+
+
 class IdentityWorkflow:
     """The RNIV workflow over one database, for one caller."""
 
     def __init__(
-        self, database: Database, principal: Principal, settings: Settings, insi: InsiClient | None = None
+        self,
+        database: Database,
+        principal: Principal,
+        settings: Settings,
+        insi: InsiClient | None = None,
+        *,
+        buffer: JournalBuffer | None = None,
     ) -> None:
         self.database = database
         self.principal = principal
         self.settings = settings
         self.insi = insi
+        self.buffer = buffer
 
     # -- INSi ----------------------------------------------------------------------------------------
     async def search_ins(self, usager_id: uuid.UUID, if_match: int) -> InsiReport:
@@ -169,12 +195,19 @@ class IdentityWorkflow:
             homonyms = await IdentityJournal(connection).same_key(usager_id, _key(updated))
         return InsiReport("found", calls, written, homonyms=homonyms)
 
-    async def verify_ins(self, usager_id: uuid.UUID, if_match: int | None = None) -> InsiReport:
+    async def verify_ins(
+        self,
+        usager_id: uuid.UUID,
+        if_match: int | None = None,
+        *,
+        current: tuple[StoredRow, UsagerRecord] | None = None,
+    ) -> InsiReport:
         """Verification (RNIV rules 48-49, 52-53): a search with the stored traits, compared field by field.
 
         Identical: a received INS becomes verified here (rule 30); otherwise the INSi journal records the check.
-        Different, not found or failed: nothing changes; the report says why."""
-        row, record = await self._read_for_insi(usager_id, if_match)
+        Different, not found or failed: nothing changes; the report says why. A batch passes the record it
+        has just read (``current``)."""
+        row, record = await self._read_for_insi(usager_id, if_match, current)
         if record.ins is None:
             raise RuleViolation("ins-required", "Only an identity with an INS can be verified", field="ins")
         calls = await self._run_plan(record)
@@ -193,20 +226,27 @@ class IdentityWorkflow:
             return InsiReport("unchanged", calls, row)
         async with self.database.write() as connection:
             service = UsagerService(connection, self.principal)
-            current_row, current = await service.get_record(usager_id)
-            if current_row.version != row.version:
+            latest_row, latest = await service.get_record(usager_id)
+            if latest_row.version != row.version:
                 raise PreconditionFailed(f"usager {usager_id} changed during the INSi call")
-            updated = current.model_copy(
+            updated = latest.model_copy(
                 update={"insi_verified": True, "ins_source": "insi", "insi_checked_at": final.called_at}
             )
-            written = await service.write_workflow(current_row, current, updated, "ins-requalified")
+            written = await service.write_workflow(latest_row, latest, updated, "ins-requalified")
         return InsiReport("unchanged", calls, written)
 
-    async def _read_for_insi(self, usager_id: uuid.UUID, if_match: int | None) -> tuple[StoredRow, UsagerRecord]:
+    async def _read_for_insi(
+        self,
+        usager_id: uuid.UUID,
+        if_match: int | None,
+        current: tuple[StoredRow, UsagerRecord] | None = None,
+    ) -> tuple[StoredRow, UsagerRecord]:
         if self.insi is None:
             raise InsiUnavailable("No INSi client is configured")
-        async with self.database.read() as connection:
-            row, record = await UsagerService(connection, self.principal).get_record(usager_id)
+        if current is None:
+            async with self.database.read() as connection:
+                current = await UsagerService(connection, self.principal).get_record(usager_id)
+        row, record = current
         if row.archived:
             raise RuleViolation("usager-archived", "The usager is archived")
         if if_match is not None and row.version != if_match:
@@ -269,36 +309,49 @@ class IdentityWorkflow:
             )
 
     async def _journal(self, usager_id: uuid.UUID | None, purpose: str, calls: list[Outcome]) -> None:
+        rows = [
+            {
+                "id": new_id(),
+                "usager_id": usager_id,
+                "actor": self.principal.actor,
+                "called_at": call.called_at,
+                "purpose": purpose,
+                "message_id": call.message_id,
+                "request_traits": orjson.dumps(
+                    {
+                        "nom_naissance": call.traits.nom_naissance,
+                        "prenom": call.traits.prenom,
+                        "sexe": call.traits.sexe,
+                        "date_naissance": call.traits.date_naissance,
+                        "lieu_naissance": call.traits.lieu_naissance,
+                    }
+                ).decode(),
+                "outcome": call.kind,
+                "code_cr": call.code_cr,
+                "fault_code": (call.fault.detail_code or call.fault.subcode) if call.fault else None,
+                "returned_identity": _identity_json(call.identity),
+                "detail": call.detail,
+                "duration_ms": call.duration_ms,
+            }
+            for call in calls
+        ]
+        traces = []
+        if usager_id is not None:
+            traces.append(
+                {
+                    "usager_id": usager_id,
+                    "actor": self.principal.actor,
+                    "at": utcnow(),
+                    "action": f"insi-{purpose}",
+                    "detail": orjson.dumps({"outcome": calls[-1].kind}).decode(),
+                }
+            )
+        if self.buffer is not None:
+            self.buffer.calls.extend(rows)
+            self.buffer.traces.extend(traces)
+            return
         async with self.database.write() as connection:
-            journal = IdentityJournal(connection)
-            for call in calls:
-                await journal.insi_call(
-                    call_id=new_id(),
-                    usager_id=usager_id,
-                    actor=self.principal.actor,
-                    called_at=call.called_at,
-                    purpose=purpose,
-                    message_id=call.message_id,
-                    request_traits=orjson.dumps(
-                        {
-                            "nom_naissance": call.traits.nom_naissance,
-                            "prenom": call.traits.prenom,
-                            "sexe": call.traits.sexe,
-                            "date_naissance": call.traits.date_naissance,
-                            "lieu_naissance": call.traits.lieu_naissance,
-                        }
-                    ).decode(),
-                    outcome=call.kind,
-                    code_cr=call.code_cr,
-                    fault_code=(call.fault.detail_code or call.fault.subcode) if call.fault else None,
-                    returned_identity=_identity_json(call.identity),
-                    detail=call.detail,
-                    duration_ms=call.duration_ms,
-                )
-            if usager_id is not None:
-                await journal.trace(
-                    usager_id, self.principal.actor, utcnow(), f"insi-{purpose}", {"outcome": calls[-1].kind}
-                )
+            await IdentityJournal(connection).insert_many(rows, traces)
 
     async def _trace(self, usager_id: uuid.UUID, action: str, detail: dict[str, Any]) -> None:
         async with self.database.write() as connection:

@@ -105,8 +105,12 @@ class IdentityJournal:
             for r in rows
         ]
 
-    async def insi_call(self, *, call_id: uuid.UUID, **values: Any) -> None:
-        await self.connection.execute(insert(INSI_CALL).values(id=call_id, **values))
+    async def insert_many(self, calls: list[dict[str, Any]], traces: list[dict[str, Any]]) -> None:
+        """INSi call rows and trace rows (``detail`` already JSON), each list in one statement."""
+        if calls:
+            await self.connection.execute(insert(INSI_CALL), calls)
+        if traces:
+            await self.connection.execute(insert(TRACE), traces)
 
     async def insi_calls(
         self,
