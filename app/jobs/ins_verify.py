@@ -16,8 +16,8 @@ from app.domain.errors import DomainError
 from app.domain.identity import UsagerRecord
 from app.interop.insi.client import InsiClient
 from app.services.identity import IdentityWorkflow, InsiRefused, JournalBuffer
-from app.store.db import Database
 from app.services.usagers import UsagerService
+from app.store.db import Database
 from app.store.identity import IdentityJournal
 from app.store.repository import StoredRow
 
