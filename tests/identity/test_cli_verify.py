@@ -75,6 +75,15 @@ async def _qualified(url: str) -> list[uuid.UUID]:
     return sorted(ids)
 
 
+async def _verify_calls(url: str) -> int:
+    database = Database(create_engine(url))
+    try:
+        calls = await IdentityWorkflow(database, SYSTEM, get_settings()).insi_calls(None, None, None, None, 500)
+    finally:
+        await database.dispose()
+    return sum(1 for c in calls if c["purpose"] == "verify" and c["actor"] == "batch:ins-verify")
+
+
 def test_batch_summary_and_resume(env: str, insi_sandbox: InsiSandbox, tmp_path: Path) -> None:
     ids = asyncio.run(_qualified(env))
     runner = CliRunner()
@@ -82,6 +91,7 @@ def test_batch_summary_and_resume(env: str, insi_sandbox: InsiSandbox, tmp_path:
     assert first.exit_code == 0, first.output
     assert "unchanged 4, changed 0, not_found 0, several 0, refused 0, error 0 (total 4)" in first.output
     assert not (tmp_path / "ins-verify.checkpoint").exists()
+    assert asyncio.run(_verify_calls(env)) == 4  # every batch call is journaled
 
     # An interrupted run left its checkpoint after the second usager: the next run does the rest only.
     (tmp_path / "ins-verify.checkpoint").write_text(str(ids[1]))
