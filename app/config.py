@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -56,7 +57,7 @@ class Settings(BaseSettings):
     insi_batch_concurrency: int = Field(8, ge=1, le=64, description="Parallel calls of `dui ins verify`")
     insi_sandbox_pki_dir: str = Field("insi-pki", description="Folder (in data_dir) of the demo's throwaway PKI")
     # RNIV rule 19: the list of identity proofs and their confidence level is configurable.
-    identity_proof_levels: dict[str, str] = Field(
+    identity_proof_levels: dict[str, Literal["high", "low"]] = Field(
         default_factory=lambda: {
             "CNI": "high",
             "PASSEPORT": "high",
