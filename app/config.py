@@ -10,6 +10,17 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
+ProofLevel = Literal["high", "low"]
+DEFAULT_PROOF_LEVELS: dict[str, ProofLevel] = {
+    "CNI": "high",
+    "PASSEPORT": "high",
+    "TITRE_SEJOUR": "high",
+    "PERMIS_CONDUIRE_EU": "high",
+    "LIVRET_FAMILLE": "low",
+    "ACTE_NAISSANCE": "low",
+    "CARTE_VITALE": "low",
+    "ATTESTATION_TIERS": "low",
+}
 
 
 class Settings(BaseSettings):
@@ -57,17 +68,8 @@ class Settings(BaseSettings):
     insi_batch_concurrency: int = Field(8, ge=1, le=64, description="Parallel calls of `dui ins verify`")
     insi_sandbox_pki_dir: str = Field("insi-pki", description="Folder (in data_dir) of the demo's throwaway PKI")
     # RNIV rule 19: the list of identity proofs and their confidence level is configurable.
-    identity_proof_levels: dict[str, Literal["high", "low"]] = Field(
-        default_factory=lambda: {
-            "CNI": "high",
-            "PASSEPORT": "high",
-            "TITRE_SEJOUR": "high",
-            "PERMIS_CONDUIRE_EU": "high",
-            "LIVRET_FAMILLE": "low",
-            "ACTE_NAISSANCE": "low",
-            "CARTE_VITALE": "low",
-            "ATTESTATION_TIERS": "low",
-        },
+    identity_proof_levels: dict[str, ProofLevel] = Field(
+        default_factory=lambda: dict(DEFAULT_PROOF_LEVELS),
         description="Identity proof types and their confidence level (high or low), as JSON",
     )
 
