@@ -126,3 +126,13 @@ async def test_degraded_answers_are_served(sandbox: InsiSandbox, insi_pki: Pki, 
         outcome = await client.search(DOMINIQUE)
     assert outcome.kind == "found" and outcome.identity is not None
     assert refusals(outcome.identity)
+
+
+async def test_an_unknown_software_authorisation_is_refused(sandbox: InsiSandbox, insi_pki: Pki) -> None:
+    sandbox.control.expected_idam = "OTHER-IDAM"
+    try:
+        async with InsiClient(_config(insi_pki, sandbox.url)) as client:
+            outcome = await client.search(DOMINIQUE)
+    finally:
+        sandbox.control.expected_idam = None
+    assert outcome.kind == "fault" and outcome.fault is not None and outcome.fault.detail_code == "desir_550"
