@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.domain.ins import InsiIdentity, InsNumber, insi_text
 from app.interop.insi import messages
@@ -154,10 +155,32 @@ def _degraded(identity: InsiIdentity, mode: str) -> InsiIdentity:
     return replace(identity, sexe="")
 
 
+# The CNAM requires the structure certificate's CN to be INSI-AUTO or INSI-MANU (fault desir_560 otherwise).
+ALLOWED_CLIENT_CN = ("INSI-AUTO", "INSI-MANU")
+
+
+class _ClientCertificateProtocol(HttpToolsProtocol):
+    """uvicorn's protocol, adding the CN of the TLS client certificate to each request's scope."""
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        ssl_object = self.transport.get_extra_info("ssl_object")
+        certificate = ssl_object.getpeercert() if ssl_object is not None else None
+        names = [value for rdn in (certificate or {}).get("subject", ()) for key, value in rdn if key == "commonName"]
+        self.scope["extensions"] = {"dui.client_cn": {"cn": names[0] if names else None}}
+
+
+def _client_cn(request: Request) -> str | None:
+    extension = request.scope.get("extensions", {}).get("dui.client_cn", {})
+    return extension.get("cn") if isinstance(extension, dict) else None
+
+
 def build_app(control: SandboxControl) -> Starlette:
     async def lps(request: Request) -> Response:
         if not request.headers.get("content-type", "").startswith("application/soap+xml"):
             return Response("SOAP 1.2 expected (application/soap+xml)", status_code=415)
+        if _client_cn(request) not in ALLOWED_CLIENT_CN:
+            return _fault("fault-rights", None)
         try:
             search = messages.read_search(await request.body())
         except messages.MessageError:
@@ -205,6 +228,7 @@ class InsiSandbox:
             ssl_keyfile=str(pki.server_key),
             ssl_ca_certs=str(pki.ca_cert),
             ssl_cert_reqs=ssl.CERT_REQUIRED,
+            http=_ClientCertificateProtocol,
             log_level="warning",
             lifespan="off",
             timeout_graceful_shutdown=1,

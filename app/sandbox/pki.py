@@ -91,9 +91,36 @@ def make_pki(folder: Path, *, emetteur: str = "10B0152872", client_cn: str = "IN
     pki = Pki(
         folder / "ca.pem", folder / "server.pem", folder / "server.key", folder / "client.pem", folder / "client.key"
     )
+    _write_key(folder / "ca.key", ca_key)
     pki.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     pki.server_cert.write_bytes(server.public_bytes(serialization.Encoding.PEM))
     _write_key(pki.server_key, server_key)
     pki.client_cert.write_bytes(client.public_bytes(serialization.Encoding.PEM))
     _write_key(pki.client_key, client_key)
     return pki
+
+
+def issue_client_certificate(pki: Pki, folder: Path, *, cn: str, emetteur: str = "10B0152872") -> tuple[Path, Path]:
+    """Another client certificate signed by the CA of ``pki`` (e.g. with a CN INSi refuses)."""
+    ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    ca_key = serialization.load_pem_private_key((pki.ca_cert.parent / "ca.key").read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = _key()
+    now = datetime.now(UTC) - timedelta(minutes=5)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(_name(cn, emetteur))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=7))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = folder / f"{cn}.pem", folder / f"{cn}.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    _write_key(key_path, key)
+    return cert_path, key_path

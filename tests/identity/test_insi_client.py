@@ -14,7 +14,7 @@ from app.interop.insi import messages
 from app.interop.insi.client import InsiClient, InsiConfig, emetteur_from_certificate
 from app.interop.insi.messages import Software
 from app.sandbox.insi import InsiSandbox
-from app.sandbox.pki import Pki, make_pki
+from app.sandbox.pki import Pki, issue_client_certificate, make_pki
 
 DOMINIQUE = InsiTraits("ADRTROIS", "DOMINIQUE", "F", date(1997, 2, 26))
 
@@ -136,3 +136,16 @@ async def test_an_unknown_software_authorisation_is_refused(sandbox: InsiSandbox
     finally:
         sandbox.control.expected_idam = None
     assert outcome.kind == "fault" and outcome.fault is not None and outcome.fault.detail_code == "desir_550"
+
+
+async def test_a_structure_certificate_without_the_insi_cn_is_refused(
+    sandbox: InsiSandbox, insi_pki: Pki, tmp_path: Path
+) -> None:
+    cert, key = issue_client_certificate(insi_pki, tmp_path, cn="DUI-SERVEUR")
+    async with InsiClient(_config(insi_pki, sandbox.url, client_cert=cert, client_key=key)) as client:
+        refused = await client.search(DOMINIQUE)
+    assert refused.kind == "fault" and refused.fault is not None
+    assert (refused.fault.detail_code, refused.attempts) == ("desir_560", 1)
+    manual, manual_key = issue_client_certificate(insi_pki, tmp_path, cn="INSI-MANU")
+    async with InsiClient(_config(insi_pki, sandbox.url, client_cert=manual, client_key=manual_key)) as client:
+        assert (await client.search(DOMINIQUE)).kind == "found"
