@@ -482,7 +482,6 @@ class IdentityWorkflow:
                 moved[name] = await _repoint(service_class(connection, self.principal), merged_id, kept_id)
             journal = IdentityJournal(connection)
             moved["proofs"] = await journal.move_proofs(merged_id, kept_id)
-            await usagers.repo.link_essms(kept_id, kept.essms_id) if kept.essms_id else None
             for essms_id in await journal.essms_of(merged_id):
                 await usagers.repo.link_essms(kept_id, essms_id)
             updated_kept = kept.model_copy(
