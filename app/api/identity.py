@@ -112,7 +112,7 @@ class IdentityTrace(BaseModel):
     actor: str
     at: datetime
     action: str = Field(
-        description="read, read-history, create, update, archive, insi-search, insi-verify, ins-retrieved, "
+        description="read, list, read-history, create, update, archive, insi-search, insi-verify, ins-retrieved, "
         "ins-requalified, ins-received, proof, proof-withdrawn, merge-kept, merged"
     )
     detail: dict[str, Any]

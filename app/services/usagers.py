@@ -6,6 +6,7 @@ import uuid
 from datetime import date
 from typing import Any
 
+import orjson
 from pydantic import BaseModel
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -13,9 +14,16 @@ from app.domain import text
 from app.domain.errors import FieldIssue, PreconditionFailed, RuleViolation
 from app.domain.identity import UsagerIdentityInput, UsagerRecord, locked_trait_changes
 from app.domain.ins import duplicate_key as traits_key
-from app.services.resources import ResourceService, utcnow
+from app.services.resources import Page, ResourceService, utcnow
 from app.store.identity import IdentityJournal
-from app.store.repository import USAGER_ESSMS, EssmsRepository, HistoryEntry, StoredRow, UsagerRepository
+from app.store.repository import (
+    USAGER_ESSMS,
+    EssmsRepository,
+    HistoryEntry,
+    Keyset,
+    StoredRow,
+    UsagerRepository,
+)
 
 NAME, FIRST_NAME = "n", "p"
 
@@ -75,6 +83,28 @@ class UsagerService(ResourceService[UsagerRecord]):
         row = await self.get(resource_id)
         await self._trace(resource_id, "read", {"version": row.version})
         return row
+
+    async def list_page(
+        self,
+        *,
+        where: list[ColumnElement[bool]],
+        after: Keyset | None,
+        limit: int,
+        sort: str | None = None,
+        include_archived: bool = False,
+    ) -> Page:
+        page = await super().list_page(
+            where=where, after=after, limit=limit, sort=sort, include_archived=include_archived
+        )
+        if page.rows:
+            now = utcnow()
+            detail = orjson.dumps({"listed": len(page.rows)}).decode()
+            traces = [
+                {"usager_id": row.id, "actor": self.principal.actor, "at": now, "action": "list", "detail": detail}
+                for row in page.rows
+            ]
+            await IdentityJournal(self.connection).insert_many([], traces)
+        return page
 
     async def history(self, resource_id: uuid.UUID) -> list[HistoryEntry]:
         entries = await super().history(resource_id)

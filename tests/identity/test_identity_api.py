@@ -264,6 +264,16 @@ async def test_homonyms_are_flagged(client: httpx.AsyncClient, sandbox: InsiSand
     assert refused.status_code == 409 and refused.json()["errors"][0]["rule"] == "merge-ins-conflict"
 
 
+async def test_a_list_traces_each_identity_shown(client: httpx.AsyncClient) -> None:
+    shown = await factories.usager(client, nom_naissance="Listee")
+    hidden = await factories.usager(client, nom_naissance="Autre")
+    page = (await client.get("/usagers", params={"nom": "listee"})).json()
+    assert [u["id"] for u in page["items"]] == [shown["id"]]
+    for record, expected in ((shown, ["create", "list"]), (hidden, ["create"])):
+        journal = (await client.get("/identity-traces", params={"usager_id": record["id"]})).json()["items"]
+        assert [t["action"] for t in journal] == expected
+
+
 async def test_ins_check(client: httpx.AsyncClient) -> None:
     good = await client.get("/ins/check", params={"matricule": "180032B02040123", "oid": "1.2.250.1.213.1.4.10"})
     assert good.status_code == 200 and good.json()["kind"] == "INS-NIR de test"
