@@ -45,8 +45,12 @@ Mode = Literal[
     "empty-sex",
 ]
 MODES: tuple[str, ...] = Mode.__args__  # type: ignore[attr-defined]
-# A request whose birth name is SANDBOX-<MODE> triggers that mode (for the demo and manual tests).
-TRIGGER_PREFIX = "SANDBOX-"
+# A request whose birth name is one of these triggers that mode (for the demo and manual tests); names
+# hold letters only, so that staff can type them as a usager's birth name.
+TRIGGERS = {
+    "SANDBOX-" + {"http-503": "UNAVAILABLE", "cr02": "SEVERAL"}.get(mode, mode.upper().replace("00", "ZERO")): mode
+    for mode in MODES
+}
 
 
 def load_identities(path: Path = TEST_IDENTITIES) -> list[InsiIdentity]:
@@ -108,9 +112,7 @@ class SandboxControl:
             self.requests += 1
             if self.queue:
                 return self.queue.popleft()
-        if nom and nom.startswith(TRIGGER_PREFIX) and nom[len(TRIGGER_PREFIX) :].lower() in MODES:
-            return nom[len(TRIGGER_PREFIX) :].lower()
-        return None
+        return TRIGGERS.get(insi_text(nom or ""))
 
     def matches(self, request: messages.SearchRequest) -> list[InsiIdentity]:
         nom = insi_text(request.nom_naissance or "")

@@ -135,6 +135,12 @@ async def test_each_bad_answer_is_refused_and_recorded(client: httpx.AsyncClient
     assert [c["outcome"] for c in calls] == ["found"] * 5 + ["fault", "malformed", "unreachable"]
 
 
+async def test_a_birth_name_can_trigger_a_sandbox_fault(client: httpx.AsyncClient, sandbox: InsiSandbox) -> None:
+    usager = await factories.usager(client, **{**DOMINIQUE, "nom_naissance": "Sandbox-Day-Zero"})
+    response = await _search(client, usager)
+    assert response.status_code == 422 and response.json()["errors"][0]["rule"] == "insi-date-00"
+
+
 async def test_a_received_ins_is_requalified_by_verification(client: httpx.AsyncClient, sandbox: InsiSandbox) -> None:
     usager = await factories.usager(client, **{**DOMINIQUE, "nom_naissance": "ADRTROIS", "lieu_naissance": "2A020"})
     proof = (await _proof(client, usager)).json()["usager"]
