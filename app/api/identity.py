@@ -131,7 +131,9 @@ class InsiCallRecord(BaseModel):
     purpose: Literal["search", "verify"]
     message_id: str
     request_traits: dict[str, Any]
-    outcome: str
+    outcome: str = Field(
+        description="found, not_found, several, refused (RNIV rules 11-12), fault, unreachable, malformed"
+    )
     code_cr: str | None
     fault_code: str | None
     returned_identity: dict[str, Any] | None

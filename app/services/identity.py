@@ -326,11 +326,11 @@ class IdentityWorkflow:
                         "lieu_naissance": call.traits.lieu_naissance,
                     }
                 ).decode(),
-                "outcome": call.kind,
+                "outcome": _journal_outcome(call),
                 "code_cr": call.code_cr,
                 "fault_code": (call.fault.detail_code or call.fault.subcode) if call.fault else None,
                 "returned_identity": _identity_json(call.identity),
-                "detail": call.detail,
+                "detail": _journal_detail(call),
                 "duration_ms": call.duration_ms,
             }
             for call in calls
@@ -343,7 +343,7 @@ class IdentityWorkflow:
                     "actor": self.principal.actor,
                     "at": utcnow(),
                     "action": f"insi-{purpose}",
-                    "detail": orjson.dumps({"outcome": calls[-1].kind}).decode(),
+                    "detail": orjson.dumps({"outcome": _journal_outcome(calls[-1])}).decode(),
                 }
             )
         if self.buffer is not None:
@@ -492,6 +492,19 @@ class IdentityWorkflow:
             )
             await usagers.archive_merged(merged_row, merged, kept_id)
         return written
+
+
+def _journal_outcome(call: Outcome) -> str:
+    """The outcome as journaled: a CR 00 that RNIV rules 11-12 refuse is recorded as refused."""
+    if call.kind == "found" and call.identity is not None and ins_rules.refusals(call.identity):
+        return "refused"
+    return call.kind
+
+
+def _journal_detail(call: Outcome) -> str | None:
+    if _journal_outcome(call) == "refused" and call.identity is not None:
+        return "refused: " + ", ".join(r.value for r in ins_rules.refusals(call.identity))
+    return call.detail
 
 
 def _key(record: UsagerRecord) -> str:

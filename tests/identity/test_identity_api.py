@@ -132,7 +132,8 @@ async def test_each_bad_answer_is_refused_and_recorded(client: httpx.AsyncClient
     stored = (await client.get(f"/usagers/{usager['id']}")).json()
     assert stored["version"] == 1 and stored["ins"] is None and stored["identity_status"] == "PROV"
     calls = (await client.get("/insi-calls", params={"usager_id": usager["id"]})).json()["items"]
-    assert [c["outcome"] for c in calls] == ["found"] * 5 + ["fault", "malformed", "unreachable"]
+    assert [c["outcome"] for c in calls] == ["refused"] * 5 + ["fault", "malformed", "unreachable"]
+    assert calls[0]["detail"] == "refused: insi-date-00"
 
 
 async def test_a_birth_name_can_trigger_a_sandbox_fault(client: httpx.AsyncClient, sandbox: InsiSandbox) -> None:
