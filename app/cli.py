@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import uvicorn
 
 from app.config import get_settings
+
+if TYPE_CHECKING:
+    from app.sandbox.insi import InsiSandbox
 
 cli = typer.Typer(help="DUI backend: dossier usager informatisé for ESSMS.", no_args_is_help=True)
 
@@ -68,10 +73,103 @@ def demo(
     host: Annotated[str | None, typer.Option(help="Bind address")] = None,
     port: Annotated[int | None, typer.Option(help="Port")] = None,
 ) -> None:
-    """Migrate, load the demo data set, then serve (http://127.0.0.1:8000/docs)."""
+    """Migrate, load the demo data set, start the INSi sandbox, then serve (http://127.0.0.1:8000/docs)."""
+    sandbox = start_insi_sandbox()
+    typer.echo(f"INSi sandbox at {sandbox.url} (mutual TLS; certificates in {sandbox.pki.ca_cert.parent}).")
     migrate("head")
     load_fixtures(DEFAULT_FIXTURES)
-    serve(host, port, 1)
+    try:
+        serve(host, port, 1)
+    finally:
+        sandbox.stop()
+
+
+def start_insi_sandbox(port: int = 0) -> InsiSandbox:
+    """A throwaway CA and certificates under the data folder, the sandbox on an ephemeral loopback port,
+    and the INSi settings of this process pointed at it."""
+    from app.sandbox.insi import InsiSandbox
+    from app.sandbox.pki import make_pki
+
+    settings = get_settings()
+    pki = make_pki(settings.data_dir / settings.insi_sandbox_pki_dir)
+    sandbox = InsiSandbox(pki, port=port).start()
+    os.environ.update(
+        {
+            "DUI_INSI_ENDPOINT": sandbox.url,
+            "DUI_INSI_CLIENT_CERT": str(pki.client_cert),
+            "DUI_INSI_CLIENT_KEY": str(pki.client_key),
+            "DUI_INSI_CA_BUNDLE": str(pki.ca_cert),
+        }
+    )
+    get_settings.cache_clear()
+    return sandbox
+
+
+ins_cli = typer.Typer(help="INS and the INSi téléservice.", no_args_is_help=True)
+cli.add_typer(ins_cli, name="ins")
+
+
+@ins_cli.command("verify")
+def ins_verify(
+    usager: Annotated[list[uuid.UUID] | None, typer.Option(help="Only this usager (repeatable)")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Parallel INSi calls")] = None,
+    restart: Annotated[bool, typer.Option(help="Ignore the checkpoint of an interrupted run")] = False,
+) -> None:
+    """Re-verify the stored INS through INSi; resumable after an interruption; prints a summary."""
+    from rich.progress import Progress
+
+    from app.interop.insi.client import InsiClient
+    from app.jobs.ins_verify import _read_checkpoint, count_to_verify, reverify
+    from app.services.identity import insi_config
+    from app.store.db import Database, create_engine
+
+    settings = get_settings()
+    settings.apply_domain_tunables()
+    checkpoint = settings.data_dir / "ins-verify.checkpoint"
+    if restart:
+        checkpoint.unlink(missing_ok=True)
+
+    async def run() -> str:
+        database = Database(create_engine(settings.resolved_database_url(), pool_size=settings.db_pool_size))
+        parallel = concurrency or settings.insi_batch_concurrency
+        client = InsiClient(insi_config(settings), max_connections=parallel)
+        try:
+            total = len(usager) if usager else await count_to_verify(database, _read_checkpoint(checkpoint))
+            with Progress(transient=False) as progress:
+                task = progress.add_task("INS verification", total=total)
+                summary = await reverify(
+                    database,
+                    settings,
+                    client,
+                    concurrency=parallel,
+                    checkpoint=None if usager else checkpoint,
+                    only=list(usager) if usager else None,
+                    on_progress=lambda n: progress.advance(task, n),
+                )
+            for usager_id, error in sorted(summary.errors.items())[:20]:
+                typer.echo(f"{usager_id}: {error}", err=True)
+            return summary.line()
+        finally:
+            await client.aclose()
+            await database.dispose()
+
+    typer.echo(asyncio.run(run()))
+
+
+@cli.command("insi-sandbox")
+def insi_sandbox(
+    port: Annotated[int, typer.Option(help="Port (0: any free port)")] = 0,
+) -> None:
+    """Run the INSi sandbox alone on loopback (its certificates go to the data folder)."""
+    import time
+
+    sandbox = start_insi_sandbox(port)
+    typer.echo(f"{sandbox.url} ca={sandbox.pki.ca_cert} cert={sandbox.pki.client_cert} key={sandbox.pki.client_key}")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        sandbox.stop()
 
 
 def main() -> None:

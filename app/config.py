@@ -10,6 +10,17 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
+ProofLevel = Literal["high", "low"]
+DEFAULT_PROOF_LEVELS: dict[str, ProofLevel] = {
+    "CNI": "high",
+    "PASSEPORT": "high",
+    "TITRE_SEJOUR": "high",
+    "PERMIS_CONDUIRE_EU": "high",
+    "LIVRET_FAMILLE": "low",
+    "ACTE_NAISSANCE": "low",
+    "CARTE_VITALE": "low",
+    "ATTESTATION_TIERS": "low",
+}
 
 
 class Settings(BaseSettings):
@@ -52,6 +63,27 @@ class Settings(BaseSettings):
         12, ge=1, le=60, description="Longest time between two reviews of a projet personnalisé."
     )
     plan_review_due_soon_days: int = Field(30, ge=0, le=365, description="Reviews due within this many days.")
+    # INSi téléservice (CNAM). The default endpoint is the CNAM qualification platform (mTLS mode).
+    insi_endpoint: str = Field("https://qualiflps-services-ps-tlsm.ameli.fr:443/lps", description="INSi URL")
+    insi_client_cert: Path | None = Field(None, description="PEM certificate of the structure (CN INSI-AUTO/MANU)")
+    insi_client_key: Path | None = Field(None, description="PEM private key of that certificate")
+    insi_ca_bundle: Path | None = Field(None, description="CA bundle that signs the INSi server (IGC-Santé)")
+    insi_idam: str = Field("", description="CNDA authorisation number of the software (ContexteLPS/IDAM)")
+    insi_software_name: str = "dui-backend"
+    insi_software_version: str = "0.1.0"
+    insi_instance: str = Field("", description="UUID of this installation (ContexteLPS/Instance); derived if empty")
+    insi_emetteur: str = Field("", description="Emetteur of the contexts; default: OU of the client certificate")
+    insi_connect_timeout: float = Field(5.0, gt=0)
+    insi_read_timeout: float = Field(15.0, gt=0)
+    insi_attempts: int = Field(3, ge=1, le=10, description="Tries per call; only transient failures are retried")
+    insi_backoff_initial: float = Field(0.2, ge=0)
+    insi_batch_concurrency: int = Field(8, ge=1, le=64, description="Parallel calls of `dui ins verify`")
+    insi_sandbox_pki_dir: str = Field("insi-pki", description="Folder (in data_dir) of the demo's throwaway PKI")
+    # RNIV rule 19: the list of identity proofs and their confidence level is configurable.
+    identity_proof_levels: dict[str, ProofLevel] = Field(
+        default_factory=lambda: dict(DEFAULT_PROOF_LEVELS),
+        description="Identity proof types and their confidence level (high or low), as JSON",
+    )
 
     def apply_domain_tunables(self) -> None:
         """Hand the UNVERIFIED rule details to the domain."""

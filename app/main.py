@@ -11,6 +11,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from app import __doc__ as description
+from app.api import identity as identity_api
 from app.api import problems
 from app.api.middleware import BodySizeLimit
 from app.api.routes import api_routers
@@ -35,9 +36,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         app.state.database = database or Database(
             create_engine(settings.resolved_database_url(), pool_size=settings.db_pool_size, echo=settings.db_echo)
         )
+        app.state.insi_client = None
         try:
             yield
         finally:
+            if app.state.insi_client is not None:
+                await app.state.insi_client.aclose()
             if owned:
                 await app.state.database.dispose()
 
@@ -56,7 +60,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     if database is not None:
         app.state.database = database
     problems.install(app)
-    for router in api_routers():
+    for router in [*api_routers(), identity_api.router]:
         # The routes go straight into the app's table: an included router is one more matching layer per request.
         app.router.routes.extend(router.routes)
 

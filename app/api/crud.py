@@ -118,7 +118,7 @@ def resource_router(
     async def read(request: Request, resource_id: uuid.UUID, principal: CurrentPrincipal) -> Response:
         # The hottest route opens its connection itself: a generator dependency costs more than the SELECT.
         async with deps.database(request).read() as connection:
-            row = await service(connection, principal).get(resource_id)
+            row = await service(connection, principal).read(resource_id)
         return one(row.body, row.version)
 
     if editable:

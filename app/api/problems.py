@@ -166,6 +166,7 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: "Body too large",
         422: "Invalid input (every bad field listed)",
         428: "If-Match required",
+        502: "The national service failed (fault, timeout, unreadable answer); nothing was changed",
     }
     return {
         status: {

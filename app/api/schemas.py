@@ -67,6 +67,11 @@ class Usager(UsagerIdentityInput, Meta):
     ins: Ins | None = Field(description="INS, read-only: set by the INSi workflow only")
     ins_history: list[Ins]
     gir_actuel: CurrentGir | None = Field(None, description="GIR of the latest AGGIR evaluation")
+    ins_source: Literal["insi", "received"] | None = Field(
+        None, description="insi: returned by INSi here; received: from another domain, to be re-qualified"
+    )
+    insi_checked_at: datetime | None = Field(None, description="Last INSi search or verification that matched")
+    merged_into: uuid.UUID | None = Field(None, description="Set on a duplicate merged into another record")
 
 
 class Contact(ContactInput, Meta):

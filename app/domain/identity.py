@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Self
 from uuid import UUID
@@ -11,6 +11,7 @@ from uuid import UUID
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from app.domain import codes
+from app.domain import ins as ins_rules
 from app.domain.errors import InvalidValue
 from app.domain.evaluations import CurrentGir
 from app.domain.types import (
@@ -80,10 +81,40 @@ def may_share_ins(status: IdentityStatus) -> bool:
 
 
 class Ins(DomainModel):
-    """The national health identifier: matricule (NIR or NIA, 13 characters + 2-digit key) and its OID."""
+    """The national health identifier: matricule (NIR or NIA, 13 characters + 2-digit key) and its OID.
 
-    matricule: Annotated[str, Field(pattern=r"^\d{5}[0-9AB]\d{7}\d{2}$", description="15 characters")]
+    The shape is checked, not the key: an INS returned by INSi is kept as returned."""
+
+    matricule: Annotated[str, Field(pattern=r"^\d{6}[0-9AB]\d{6}\d{2}$", description="15 characters")]
     oid: Annotated[str, Field(pattern=r"^1\.2\.250\.1\.213\.1\.4\.(8|9|10|11)$")]
+    date_debut: date | None = None
+    date_fin: date | None = None
+
+
+class TypedIns(DomainModel):
+    """An INS typed by staff or received from another system: the key and the OID are checked."""
+
+    matricule: Annotated[str, rule(ins_rules.check_matricule)] = Field(description="15 characters, key included")
+    oid: Annotated[str, rule(ins_rules.check_oid)] = Field(
+        description="1.2.250.1.213.1.4.8 NIR, .9 NIA, .10 test, .11 demo"
+    )
+
+
+class ProofConfidence(StrEnum):
+    HIGH = "high"
+    LOW = "low"
+
+
+# The INS traits: read-only once INSi has returned them (RNIV rule 26).
+INS_TRAITS = ("nom_naissance", "premier_prenom", "prenoms_naissance", "sexe", "date_naissance", "lieu_naissance")
+
+
+def locked_trait_changes(current: UsagerRecord, new: UsagerRecord) -> list[str]:
+    """The INS traits a change would alter on an identity retrieved or verified through INSi."""
+    if not current.insi_verified:
+        return []
+    before, after = current.model_dump(mode="json"), new.model_dump(mode="json")
+    return [name for name in INS_TRAITS if before.get(name) != after.get(name)]
 
 
 class UsagerIdentityInput(DomainModel):
@@ -148,6 +179,11 @@ class UsagerRecord(UsagerIdentityInput):
     ins: Ins | None = None
     ins_history: list[Ins] = Field(default_factory=list)
     gir_actuel: CurrentGir | None = Field(None, description="GIR of the latest AGGIR evaluation (set by evaluations)")
+    ins_source: Annotated[str, Field(pattern=r"^(insi|received)$")] | None = Field(
+        None, description="insi: returned by INSi here; received: from another identification domain (rule 30)"
+    )
+    insi_checked_at: datetime | None = Field(None, description="Last INSi search or verification that matched")
+    merged_into: UUID | None = Field(None, description="Set on a duplicate merged into another record")
 
     @field_validator("ins")
     @classmethod
@@ -173,3 +209,23 @@ class UsagerRecord(UsagerIdentityInput):
 
     def search_names(self) -> list[str]:
         return [self.nom_naissance, *([self.nom_utilise] if self.nom_utilise else [])]
+
+
+def outgoing_identity(record: UsagerRecord) -> dict[str, object]:
+    """What any output (document, message, FHIR) may carry about the usager: the traits always, the INS
+    (matricule + OID) only when ``may_share_ins`` says so (RNIV rule 28)."""
+    identity: dict[str, object] = {
+        "nom_naissance": record.nom_naissance,
+        "prenoms_naissance": record.prenoms_naissance or [record.premier_prenom],
+        "premier_prenom": record.premier_prenom,
+        "sexe": record.sexe,
+        "date_naissance": record.date_naissance.isoformat(),
+        "lieu_naissance": record.lieu_naissance,
+        "nom_utilise": record.nom_utilise,
+        "prenom_utilise": record.prenom_utilise,
+        "identity_status": record.status.value,
+        "ins": None,
+    }
+    if record.ins is not None and may_share_ins(record.status):
+        identity["ins"] = {"matricule": record.ins.matricule, "oid": record.ins.oid}
+    return identity

@@ -95,6 +95,10 @@ class ResourceService(Generic[RecordT]):
             raise NotFound(f"No {self.repo.resource_type} {resource_id}")
         return row
 
+    async def read(self, resource_id: uuid.UUID) -> StoredRow:
+        """A read on behalf of the caller (the GET endpoint); services that trace accesses override it."""
+        return await self.get(resource_id)
+
     async def get_record(self, resource_id: uuid.UUID) -> tuple[StoredRow, RecordT]:
         row = await self.get(resource_id)
         return row, self.record_from_body(row.body)

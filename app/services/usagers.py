@@ -7,14 +7,24 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
+from pydantic import BaseModel
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.domain import text
-from app.domain.errors import PreconditionFailed, RuleViolation
+from app.domain.errors import FieldIssue, PreconditionFailed, RuleViolation
 from app.domain.evaluations import CurrentGir
-from app.domain.identity import UsagerIdentityInput, UsagerRecord
-from app.services.resources import ResourceService, utcnow
-from app.store.repository import USAGER_ESSMS, EssmsRepository, UsagerRepository
+from app.domain.identity import UsagerIdentityInput, UsagerRecord, locked_trait_changes
+from app.domain.ins import duplicate_key as traits_key
+from app.services.resources import Page, ResourceService, utcnow
+from app.store.identity import IdentityJournal
+from app.store.repository import (
+    USAGER_ESSMS,
+    EssmsRepository,
+    HistoryEntry,
+    Keyset,
+    StoredRow,
+    UsagerRepository,
+)
 
 NAME, FIRST_NAME = "n", "p"
 
@@ -24,6 +34,11 @@ def search_tokens(record: UsagerRecord) -> set[tuple[str, str]]:
     keys = {(NAME, key) for name in record.search_names() for key in text.name_keys(name)}
     keys |= {(FIRST_NAME, key) for name in record.search_first_names() for key in text.name_keys(name)}
     return {(kind, key[:64]) for kind, key in keys}
+
+
+def duplicate_key(record: UsagerRecord) -> str:
+    """Identitovigilance key of a usager (normalised birth name, first first name, birth date, sex)."""
+    return traits_key(record.nom_naissance, record.premier_prenom, record.date_naissance, record.sexe)
 
 
 class UsagerService(ResourceService[UsagerRecord]):
@@ -59,6 +74,133 @@ class UsagerService(ResourceService[UsagerRecord]):
         await self.repo.replace_tokens(resource_id, search_tokens(record))
         if record.essms_id is not None:
             await self.repo.link_essms(resource_id, record.essms_id)
+        await IdentityJournal(self.connection).set_key(resource_id, duplicate_key(record))
+
+    # -- traces of every access to and change of an identity (RNIV rule 16) -------------------------
+    async def _trace(self, usager_id: uuid.UUID, action: str, detail: dict[str, Any]) -> None:
+        await IdentityJournal(self.connection).trace(usager_id, self.principal.actor, utcnow(), action, detail)
+
+    async def read(self, resource_id: uuid.UUID) -> StoredRow:
+        row = await self.get(resource_id)
+        await self._trace(resource_id, "read", {"version": row.version})
+        return row
+
+    async def list_page(
+        self,
+        *,
+        where: list[ColumnElement[bool]],
+        after: Keyset | None,
+        limit: int,
+        sort: str | None = None,
+        include_archived: bool = False,
+    ) -> Page:
+        page = await super().list_page(
+            where=where, after=after, limit=limit, sort=sort, include_archived=include_archived
+        )
+        if page.rows:
+            now = utcnow()
+            detail = orjson.dumps({"listed": len(page.rows)}).decode()
+            traces = [
+                {"usager_id": row.id, "actor": self.principal.actor, "at": now, "action": "list", "detail": detail}
+                for row in page.rows
+            ]
+            await IdentityJournal(self.connection).insert_many([], traces)
+        return page
+
+    async def history(self, resource_id: uuid.UUID) -> list[HistoryEntry]:
+        entries = await super().history(resource_id)
+        await self._trace(resource_id, "read-history", {"versions": len(entries)})
+        return entries
+
+    async def create(self, data: BaseModel) -> StoredRow:
+        row = await super().create(data)
+        await self._trace(row.id, "create", {"version": 1})
+        return row
+
+    async def archive(self, resource_id: uuid.UUID, if_match: int) -> StoredRow:
+        row = await super().archive(resource_id, if_match)
+        await IdentityJournal(self.connection).set_key(resource_id, None)
+        await self._trace(resource_id, "archive", {"version": row.version})
+        return row
+
+    async def _write_next(self, row: StoredRow, current: UsagerRecord, document: dict[str, Any]) -> StoredRow:
+        # RNIV rule 26: once INSi has returned them, the INS traits are read-only.
+        stored = current.model_dump(mode="json")
+        kept = {k: v for k, v in stored.items() if k not in self.input_model.model_fields}
+        candidate = self.to_record({**kept, **document})
+        locked = locked_trait_changes(current, candidate)
+        if locked:
+            error = RuleViolation(
+                "ins-trait-read-only", f"{locked[0]} comes from INSi and is read-only", field=locked[0]
+            )
+            error.issues = [
+                FieldIssue(name, "ins-trait-read-only", "Retrieved through INSi: read-only (RNIV rule 26)")
+                for name in locked
+            ]
+            raise error
+        written = await super()._write_next(row, current, document)
+        changed = sorted(
+            k
+            for k in set(stored) | set(candidate.model_dump(mode="json"))
+            if stored.get(k) != candidate.model_dump(mode="json").get(k)
+        )
+        await self._trace(row.id, "update", {"version": written.version, "fields": changed})
+        return written
+
+    # -- writes of the identity workflow -------------------------------------------------------------
+    async def current_for_write(self, resource_id: uuid.UUID, if_match: int) -> tuple[StoredRow, UsagerRecord]:
+        return await self._current_for_write(resource_id, if_match)
+
+    async def write_workflow(
+        self,
+        row: StoredRow,
+        current: UsagerRecord,
+        updated: UsagerRecord,
+        action: str,
+        detail: dict[str, Any] | None = None,
+    ) -> StoredRow:
+        """Write a version set by the identity workflow (INS fields included), traced as ``action``."""
+        await self.check(updated, row.id)
+        now = utcnow()
+        body = self.render(updated, row.id, row.version + 1, self._created_at(row), now, None)
+        written = await self._unique(
+            self.repo.update(
+                resource_id=row.id,
+                expected_version=row.version,
+                body=body,
+                columns=self.columns(updated),
+                actor=self.principal.actor,
+                now=now,
+            )
+        )
+        if not written:
+            raise PreconditionFailed(f"usager {row.id} has changed")
+        await self.after_write(row.id, updated)
+        before, after = current.model_dump(mode="json"), updated.model_dump(mode="json")
+        changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+        await self._trace(row.id, action, {"version": row.version + 1, "fields": changed, **(detail or {})})
+        return StoredRow(row.id, row.version + 1, body, False)
+
+    async def archive_merged(self, row: StoredRow, record: UsagerRecord, kept_id: uuid.UUID) -> StoredRow:
+        """Archive a duplicate merged into ``kept_id`` (its history stays readable)."""
+        merged = record.model_copy(update={"merged_into": kept_id})
+        now = utcnow()
+        body = self.render(merged, row.id, row.version + 1, self._created_at(row), now, now)
+        written = await self.repo.update(
+            resource_id=row.id,
+            expected_version=row.version,
+            body=body,
+            columns=self.columns(merged),
+            actor=self.principal.actor,
+            now=now,
+            operation="archive",
+            archived_at=now,
+        )
+        if not written:
+            raise PreconditionFailed(f"usager {row.id} has changed")
+        await IdentityJournal(self.connection).set_key(row.id, None)
+        await self._trace(row.id, "merged", {"version": row.version + 1, "into": str(kept_id)})
+        return StoredRow(row.id, row.version + 1, body, True)
 
     def conditions(self, filters: Any) -> list[ColumnElement[bool]]:
         return self.search_conditions(

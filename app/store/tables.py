@@ -265,3 +265,72 @@ class Transmission(ResourceColumns, table=True):
         default=None, sa_column=Column(Uuid, ForeignKey("transmission.id"), nullable=True, index=True)
     )
     search_text: str = Field(sa_type=Text, nullable=False)
+
+
+class IdentityProof(SQLModel, table=True):
+    """An identity proof seen by staff (RNIV rule 19): its type, confidence level, who and when.
+
+    The scan itself, when there is one, lives in the encrypted document store; only its id is kept here."""
+
+    __tablename__ = "identity_proof"
+    __table_args__ = (Index("ix_identity_proof_usager_id", "usager_id", "recorded_at"),)
+    id: uuid.UUID = Field(sa_type=Uuid, primary_key=True)
+    usager_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("usager.id"), nullable=False))
+    proof_type: str = Field(sa_type=String(40), nullable=False)
+    confidence: str = Field(sa_type=String(10), nullable=False)
+    reference: str | None = Field(default=None, sa_type=String(200), nullable=True)
+    scan_id: uuid.UUID | None = Field(default=None, sa_type=Uuid, nullable=True)
+    recorded_by: str = Field(sa_type=String(200), nullable=False)
+    recorded_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    withdrawn_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), nullable=True)
+
+
+class InsiCall(SQLModel, table=True):
+    """Every INSi call (RNIV rules 37, 39, 48): who, when, the traits sent, the CR and the returned identity."""
+
+    __tablename__ = "insi_call"
+    __table_args__ = (
+        Index("ix_insi_call_usager_id", "usager_id", "called_at"),
+        Index("ix_insi_call_called_at", "called_at"),
+    )
+    id: uuid.UUID = Field(sa_type=Uuid, primary_key=True)
+    usager_id: uuid.UUID | None = Field(default=None, sa_type=Uuid, nullable=True)
+    actor: str = Field(sa_type=String(200), nullable=False)
+    called_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    purpose: str = Field(sa_type=String(20), nullable=False)
+    message_id: str = Field(sa_type=String(80), nullable=False)
+    request_traits: str = Field(sa_type=Text, nullable=False)
+    outcome: str = Field(sa_type=String(20), nullable=False)
+    code_cr: str | None = Field(default=None, sa_type=String(4), nullable=True)
+    fault_code: str | None = Field(default=None, sa_type=String(40), nullable=True)
+    returned_identity: str | None = Field(default=None, sa_type=Text, nullable=True)
+    detail: str | None = Field(default=None, sa_type=Text, nullable=True)
+    duration_ms: int = Field(sa_type=Integer, nullable=False)
+
+
+class IdentityTrace(SQLModel, table=True):
+    """Every access to and change of an identity (RNIV rule 16): who, when, what."""
+
+    __tablename__ = "identity_trace"
+    __table_args__ = (
+        Index("ix_identity_trace_usager_id", "usager_id", "at"),
+        Index("ix_identity_trace_at", "at"),
+    )
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    )
+    usager_id: uuid.UUID = Field(sa_type=Uuid, nullable=False)
+    actor: str = Field(sa_type=String(200), nullable=False)
+    at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    action: str = Field(sa_type=String(30), nullable=False)
+    detail: str = Field(sa_type=Text, nullable=False)
+
+
+class UsagerDuplicateKey(SQLModel, table=True):
+    """Normalised traits of each active usager (identitovigilance: potential duplicates share a key)."""
+
+    __tablename__ = "usager_duplicate_key"
+    __table_args__ = (Index("ix_usager_duplicate_key_key", "key", "usager_id"),)
+    usager_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("usager.id", ondelete="CASCADE"), primary_key=True))
+    key: str = Field(sa_type=String(300), nullable=False)

@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision = '0004_accompaniment'
-down_revision = '0001'
+down_revision = '0003_identity'
 branch_labels = None
 depends_on = None
 
