@@ -6,15 +6,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from app import __doc__ as description
 from app.api import problems
+from app.api.auth import security_router
 from app.api.middleware import BodySizeLimit
 from app.api.routes import api_router
+from app.api.security import AuditMiddleware, RateLimiter, SecurityHeaders, gate, public, requirement_of
 from app.config import Settings, get_settings
+from app.services.audit import AuditSink
+from app.services.auth import Authenticator
 from app.store.db import Database, create_engine
 
 API_VERSION = "0.1.0"
@@ -32,12 +37,19 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = database is None
-        app.state.database = database or Database(
-            create_engine(settings.resolved_database_url(), pool_size=settings.db_pool_size, echo=settings.db_echo)
-        )
+        if owned:
+            _attach(
+                app,
+                Database(
+                    create_engine(
+                        settings.resolved_database_url(), pool_size=settings.db_pool_size, echo=settings.db_echo
+                    )
+                ),
+            )
         try:
             yield
         finally:
+            await app.state.audit.flush()
             if owned:
                 await app.state.database.dispose()
 
@@ -49,22 +61,52 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         "require If-Match. Lists use cursor pagination (next_cursor).",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        dependencies=[Depends(gate)],
     )
     app.state.settings = settings
+    app.state.auth_rate_limiter = RateLimiter(settings.auth_rate_limit_per_minute)
     if database is not None:
-        app.state.database = database
+        _attach(app, database)
     problems.install(app)
     app.include_router(api_router())
+    app.include_router(security_router())
 
-    @app.get("/health", tags=["service"], summary="Liveness and database check", operation_id="health")
+    @app.get(
+        "/health",
+        tags=["service"],
+        summary="Liveness and database check",
+        operation_id="health",
+        dependencies=[public()],
+    )
     async def health() -> dict[str, str]:
         async with app.state.database.read() as connection:
             await connection.exec_driver_sql("SELECT 1")
         return {"status": "ok", "database": app.state.database.dialect}
 
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AuditMiddleware)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        large=("/identity-document", settings.max_document_bytes),
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-Match"],
+            expose_headers=["ETag", "Location", "Link"],
+            max_age=600,
+        )
+    app.add_middleware(SecurityHeaders, hsts=settings.hsts)
     app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]
     return app
+
+
+def _attach(app: FastAPI, database: Database) -> None:
+    app.state.database = database
+    app.state.authenticator = Authenticator(app.state.settings, database)
+    app.state.audit = AuditSink(database)
 
 
 def _openapi_with_problems(app: FastAPI) -> dict[str, Any]:
@@ -73,14 +115,34 @@ def _openapi_with_problems(app: FastAPI) -> dict[str, Any]:
         return app.openapi_schema
     spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    for path in spec["paths"].values():
-        for operation in path.values():
+    declared = {
+        (route.path, method.lower()): requirement_of(route)
+        for route in app.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
+    }
+    for path_name, path in spec["paths"].items():
+        for method, operation in path.items():
             responses = operation.setdefault("responses", {})
+            requirement = declared.get((path_name, method))
+            if requirement is None or not requirement.public:
+                operation["security"] = [{"bearer": []}]
+                operation["x-dui-permission"] = (
+                    "superuser (undeclared)" if requirement is None else str(requirement.permission or "authenticated")
+                )
+                operation["x-dui-usager-data"] = requirement is None or requirement.usager_data
+                responses.setdefault("401", {"description": "Authentication required (Bearer token)"})
+                responses.setdefault("403", {"description": "Not allowed for the caller's roles"})
             if operation.get("parameters") or operation.get("requestBody"):
                 responses.setdefault("422", {"description": "Invalid input (every bad field listed)"})
             for status, response in responses.items():
                 if status[0] in "45":
                     response["content"] = problem
+    spec.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An access token from POST /auth/token or /auth/psc/callback, or an API token (dui_at_...)",
+    }
     schemas = spec.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)

@@ -439,7 +439,7 @@ async def build_targets(dataset: Dataset, args: argparse.Namespace) -> Targets:
 
     from app.api.schemas import UsagerFilters
     from app.config import Settings
-    from app.domain.access import ANONYMOUS
+    from app.domain.access import SYSTEM
     from app.services.usagers import UsagerService
     from app.store.db import Database, create_engine
 
@@ -467,7 +467,7 @@ async def build_targets(dataset: Dataset, args: argparse.Namespace) -> Targets:
     searches: dict[str, list[Search]] = {"search": [], "search_dob": []}
     try:
         async with database.read() as read:
-            service = UsagerService(read, ANONYMOUS)
+            service = UsagerService(read, SYSTEM)
             for person in people:
                 q = f"{person['nom_naissance']} {person['premier_prenom']}"
                 for scenario, born in (("search", None), ("search_dob", person["date_naissance"])):
