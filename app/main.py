@@ -16,7 +16,7 @@ from app.api import problems
 from app.api.auth import security_router
 from app.api.middleware import BodySizeLimit
 from app.api.routes import api_router
-from app.api.security import AuditMiddleware, RateLimiter, SecurityHeaders, gate, public, requirement_of
+from app.api.security import AuditMiddleware, RateLimiter, SecurityHeaders, gate, public, route_table
 from app.config import Settings, get_settings
 from app.services.audit import AuditSink
 from app.services.auth import Authenticator
@@ -115,12 +115,7 @@ def _openapi_with_problems(app: FastAPI) -> dict[str, Any]:
         return app.openapi_schema
     spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    declared = {
-        (route.path, method.lower()): requirement_of(route)
-        for route in app.routes
-        if isinstance(route, APIRoute)
-        for method in route.methods
-    }
+    declared = {(info.path, info.method.lower()): info.requirement for info in route_table(app.routes)}
     for path_name, path in spec["paths"].items():
         for method, operation in path.items():
             responses = operation.setdefault("responses", {})

@@ -20,7 +20,8 @@ from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.domain.access import Permission, Principal
@@ -105,6 +106,38 @@ def requirement_of(route: APIRoute) -> Requirement | None:
         cached = _find(route.dependant)
         route._dui_requirement = cached  # type: ignore[attr-defined]
     return cached  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    """One operation of the route table, with the requirement it declares."""
+
+    path: str
+    method: str
+    name: str
+    params: frozenset[str]
+    requirement: Requirement | None
+
+
+def route_table(routes: Iterable[BaseRoute]) -> list[RouteInfo]:
+    """Every API operation of an application (included routers flattened), in declaration order."""
+    table = []
+    for context in iter_route_contexts(list(routes)):
+        original = context.original_route
+        if not isinstance(original, APIRoute):
+            continue
+        requirement = requirement_of(original)
+        for method in sorted(context.methods or ()):
+            table.append(
+                RouteInfo(
+                    str(context.path_format or original.path_format),
+                    method,
+                    str(context.name or original.name),
+                    frozenset(original.param_convertors),
+                    requirement,
+                )
+            )
+    return table
 
 
 async def gate(request: Request) -> None:
