@@ -115,6 +115,7 @@ class RouteInfo:
     path: str
     method: str
     name: str
+    operation_id: str
     params: frozenset[str]
     requirement: Requirement | None
 
@@ -133,6 +134,7 @@ def route_table(routes: Iterable[BaseRoute]) -> list[RouteInfo]:
                     str(context.path_format or original.path_format),
                     method,
                     str(context.name or original.name),
+                    str(original.operation_id or original.name),
                     frozenset(original.param_convertors),
                     requirement,
                 )
@@ -244,7 +246,7 @@ def _event(scope: Scope, context: AuditContext, requirement: Requirement, status
         actor_kind=principal.kind if principal else "anonymous",
         account_id=principal.account_id if principal else None,
         action=action,
-        operation=route.name if isinstance(route, APIRoute) else "?",
+        operation=(route.operation_id or route.name) if isinstance(route, APIRoute) else "?",
         outcome=status,
         resource_type=context.resource_type or template.strip("/").split("/")[0] or None,
         resource_id=resource_id,
