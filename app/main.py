@@ -18,6 +18,7 @@ from app.api.middleware import BodySizeLimit
 from app.api.routes import api_router
 from app.api.security import AuditMiddleware, RateLimiter, SecurityHeaders, gate, public, route_table
 from app.config import Settings, get_settings
+from app.interop.psc.client import PscClient, PscSettings
 from app.services.audit import AuditSink
 from app.services.auth import Authenticator
 from app.store.db import Database, create_engine
@@ -65,6 +66,17 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.auth_rate_limiter = RateLimiter(settings.auth_rate_limit_per_minute)
+    app.state.psc = PscClient(
+        PscSettings(
+            discovery_url=settings.psc_discovery_url,
+            client_id=settings.psc_client_id,
+            client_secret=settings.psc_client_secret.get_secret_value(),
+            redirect_uri=settings.psc_redirect_uri,
+            scope=settings.psc_scope,
+            acr=settings.psc_acr,
+            leeway=settings.psc_clock_skew_seconds,
+        )
+    )
     if database is not None:
         _attach(app, database)
     problems.install(app)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -11,15 +12,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from app.api.deps import CurrentPrincipal, ReadConnection, WriteConnection
-from app.api.problems import responses
+from app.api.problems import problem_response, responses
 from app.api.security import auth_rate_limit, authenticated, note_usagers, public, requires
 from app.domain.access import Permission, Role
-from app.domain.errors import RuleViolation
+from app.domain.errors import DomainError, FieldIssue, Forbidden, RuleViolation, Unauthenticated
+from app.interop.psc.claims import PscError, pkce_pair
+from app.interop.psc.client import PscClient
 from app.services.accounts import AccountService, AccountView, MembershipSpec
-from app.services.auth import Authenticator, TokenPair
+from app.services.auth import Authenticator, SessionClosed, TokenPair
 from app.services.documents import IdentityDocumentService
 from app.services.usagers import UsagerService
-from app.store.security import ApiTokenRow, AuditRepository, StoredAuditEvent
+from app.store.security import AccountRepository, ApiTokenRow, AuditRepository, StoredAuditEvent, TokenRepository
 
 P = Permission
 Username = Annotated[str, Field(min_length=3, max_length=100, pattern=r"^[A-Za-z0-9._@-]+$")]
@@ -248,8 +251,16 @@ def security_router() -> APIRouter:
         dependencies=RATE_LIMITED,
         responses=responses(401, 422, 429),
     )
-    async def refresh(request: Request, body: Annotated[RefreshInput, Body()], connection: WriteConnection) -> Tokens:
-        return _tokens(await _authenticator(request).refresh(connection, body.refresh_token))
+    async def refresh(
+        request: Request, body: Annotated[RefreshInput, Body()], connection: WriteConnection
+    ) -> Tokens | Response:
+        result = await _authenticator(request).refresh(connection, body.refresh_token)
+        if isinstance(result, SessionClosed):  # answered, not raised: the revocation must be committed
+            error = Unauthenticated(result.reason)
+            return problem_response(
+                request, status=401, code=error.code, title=error.title, detail=result.reason, headers=error.headers
+            )
+        return _tokens(result)
 
     @router.post(
         "/auth/logout",
@@ -263,6 +274,63 @@ def security_router() -> APIRouter:
     async def logout(request: Request, body: Annotated[RefreshInput, Body()], connection: WriteConnection) -> Response:
         await _authenticator(request).logout(connection, body.refresh_token)
         return Response(status_code=204)
+
+    @router.get(
+        "/auth/psc/login",
+        tags=["auth"],
+        summary="Start a Pro Santé Connect login (redirects to PSC: code flow, PKCE S256, acr eidas1)",
+        operation_id="psc_login",
+        status_code=302,
+        response_class=Response,
+        dependencies=RATE_LIMITED,
+        responses={302: {"description": "Redirect to the PSC authorization endpoint"}, **responses(429, 502)},
+    )
+    async def psc_login(request: Request, connection: WriteConnection) -> Response:
+        psc: PscClient = request.app.state.psc
+        state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        verifier, challenge = pkce_pair()
+        try:
+            url = await psc.authorization_url(state=state, nonce=nonce, challenge=challenge)
+        except PscError as error:
+            raise PscRefused(error) from error
+        tokens = TokenRepository(connection)
+        now = datetime.now(UTC)
+        await tokens.forget_logins_before(now - timedelta(minutes=10))
+        await tokens.save_login(state, verifier, nonce, now)
+        return Response(status_code=302, headers={"Location": url})
+
+    @router.get(
+        "/auth/psc/callback",
+        tags=["auth"],
+        summary="Where PSC sends the professional back: checks the ID token and UserInfo, then issues our tokens",
+        operation_id="psc_callback",
+        response_model=Tokens,
+        dependencies=RATE_LIMITED,
+        responses=responses(401, 403, 422, 429, 502),
+    )
+    async def psc_callback(
+        request: Request,
+        connection: WriteConnection,
+        state: Annotated[str, Query(min_length=1, max_length=64)],
+        code: Annotated[str | None, Query(max_length=2000)] = None,
+        error: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> Tokens:
+        pending = await TokenRepository(connection).take_login(state)
+        if pending is None or pending[2] < datetime.now(UTC) - timedelta(minutes=10):
+            raise Unauthenticated("Unknown or expired login (state)")
+        if error is not None or code is None:
+            raise Unauthenticated(f"Pro Santé Connect did not authenticate the professional ({error or 'no code'})")
+        verifier, nonce, _started = pending
+        try:
+            identity = await request.app.state.psc.login(code=code, code_verifier=verifier, nonce=nonce)
+        except PscError as failure:
+            if failure.rule.startswith("psc-"):
+                raise PscRefused(failure) from failure
+            raise PscIdentityRejected(failure) from failure
+        account = await AccountRepository(connection).by_idnps(identity.idnps)
+        if account is None or account.disabled_at is not None:
+            raise Forbidden("This professional has no active account here: ask your administrator")
+        return _tokens(await _authenticator(request).issue(connection, account, "psc"))
 
     @router.get(
         "/auth/me",
@@ -613,6 +681,23 @@ def security_router() -> APIRouter:
         return Response(status_code=204)
 
     return router
+
+
+class PscRefused(DomainError):
+    code = "psc-unavailable"
+    title = "Pro Santé Connect could not be used"
+    status = 502
+
+    def __init__(self, error: PscError) -> None:
+        super().__init__(error.message, issues=[FieldIssue("", error.rule, error.message)])
+
+
+class PscIdentityRejected(Unauthenticated):
+    code = "psc-identity-rejected"
+    title = "The Pro Santé Connect identity was refused"
+
+    def __init__(self, error: PscError) -> None:
+        super().__init__(error.message, issues=[FieldIssue("id_token", error.rule, error.message)])
 
 
 class UnsupportedMedia(RuleViolation):

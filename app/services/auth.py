@@ -65,6 +65,11 @@ def parse_opaque(prefix: str, token: str) -> tuple[uuid.UUID, str] | None:
 
 
 @dataclass(frozen=True)
+class SessionClosed:
+    reason: str
+
+
+@dataclass(frozen=True)
 class TokenPair:
     access_token: str
     refresh_token: str
@@ -233,8 +238,9 @@ class Authenticator:
             raise Unauthenticated("This account is disabled")
         return await self.issue(connection, account, "password")
 
-    async def refresh(self, connection: AsyncConnection, token: str) -> TokenPair:
-        """Exchange a refresh token for a new pair; a second use of the same token revokes its family."""
+    async def refresh(self, connection: AsyncConnection, token: str) -> TokenPair | SessionClosed:
+        """Exchange a refresh token for a new pair; a second use of the same token revokes its family
+        (returned, not raised, so that the caller commits the revocation)."""
         parsed = parse_opaque(REFRESH_PREFIX, token)
         if parsed is None:
             raise Unauthenticated("Malformed refresh token")
@@ -248,7 +254,7 @@ class Authenticator:
             raise Unauthenticated("This refresh token was revoked or has expired")
         if row.used_at is not None or not await tokens.use_refresh(row.id, now):
             await tokens.revoke_family(row.family, now)
-            raise Unauthenticated("This refresh token was already used: the session is closed")
+            return SessionClosed("This refresh token was already used: the session is closed")
         account = await AccountRepository(connection).by_id(row.account_id)
         if account is None or account.disabled_at is not None:
             raise Unauthenticated("This account is disabled")

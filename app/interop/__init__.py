@@ -1,0 +1,1 @@
+"""National services and formats, one package each."""

@@ -1,0 +1,1 @@
+"""Local stand-ins for the national services, speaking their real protocols on loopback."""
