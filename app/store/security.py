@@ -556,3 +556,12 @@ class DocumentRepository:
             .where(USAGER.c.updated_at < cutoff, DOCUMENT.c.uploaded_at < cutoff, ~recent_stay)
         )
         return list((await self.connection.scalars(statement)).all())
+
+
+async def essms_by_finess(connection: AsyncConnection, finess_et: str) -> uuid.UUID | None:
+    return await connection.scalar(select(ESSMS.c.id).where(ESSMS.c.finess_et == finess_et))
+
+
+async def organisme_by_finess(connection: AsyncConnection, finess_ej: str) -> uuid.UUID | None:
+    organisme = _t(tables.Organisme)
+    return await connection.scalar(select(organisme.c.id).where(organisme.c.finess_ej == finess_ej))
