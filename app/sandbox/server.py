@@ -13,8 +13,8 @@ import uvicorn
 class BackgroundServer:
     """``with BackgroundServer(app) as server: server.url``."""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, lifespan: str = "off") -> None:
+        self.config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan=lifespan)
         self.server = uvicorn.Server(self.config)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.port = 0
