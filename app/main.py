@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from app import __doc__ as description
+from app import logs
 from app.api import problems
 from app.api.auth import security_router
 from app.api.middleware import BodySizeLimit
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     """Build the application. Tests pass their own settings and database."""
     settings = settings or get_settings()
     settings.apply_domain_tunables()
+    logs.install()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

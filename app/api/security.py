@@ -184,7 +184,7 @@ def audit_context(request: Request) -> AuditContext:
     context = request.scope.get(AUDIT_KEY)
     if context is None:  # the middleware is not installed (a sub-application): collect anyway
         context = request.scope[AUDIT_KEY] = AuditContext()
-    return context  # type: ignore[no-any-return]
+    return context
 
 
 def note_usagers(request: Request, usager_ids: Iterable[uuid.UUID | str | None]) -> None:
@@ -238,7 +238,7 @@ def _event(scope: Scope, context: AuditContext, requirement: Requirement, status
     if template.startswith("/usagers/{") and resource_id:
         _add_uuid(usagers, resource_id)
     principal = context.principal
-    method = scope.get("method", "GET")
+    method = str(scope.get("method", "GET"))
     action = requirement.action or ("search" if method == "GET" and not params else _ACTIONS.get(method, method))
     return AuditEvent(
         recorded_at=datetime.now(UTC),

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Table, and_, delete, exists, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
 from app.domain.access import Membership, Role, Scope
 from app.domain.audit import GENESIS, AuditEvent, chain_hash
@@ -134,7 +135,7 @@ class AccountRepository:
 
     async def page(self, *, scope: Scope, after: uuid.UUID | None, limit: int) -> list[AccountRow]:
         """Accounts having a membership in ``scope`` (every account for an unrestricted scope)."""
-        conditions = []
+        conditions: list[ColumnElement[bool]] = []
         if after is not None:
             conditions.append(ACCOUNT.c.id > after)
         if scope.essms_ids is not None:
@@ -271,7 +272,7 @@ class TokenRepository:
     async def api_tokens(
         self, account_ids: list[uuid.UUID] | None, after: uuid.UUID | None, limit: int
     ) -> list[ApiTokenRow]:
-        conditions = []
+        conditions: list[ColumnElement[bool]] = []
         if account_ids is not None:
             conditions.append(API_TOKEN.c.account_id.in_(account_ids))
         if after is not None:
@@ -439,7 +440,7 @@ class AuditRepository:
         limit: int,
     ) -> list[StoredAuditEvent]:
         """Newest first."""
-        conditions = []
+        conditions: list[ColumnElement[bool]] = []
         if usager_id is not None:
             conditions.append(
                 AUDIT.c.id.in_(select(AUDIT_USAGER.c.event_id).where(AUDIT_USAGER.c.usager_id == usager_id))

@@ -73,8 +73,11 @@ async def test_access_matrix(app: FastAPI, client: httpx.AsyncClient, client_as:
                     if status != 403:
                         failures.append(label + " (expected 403)")
                 elif side_name == OWN:
-                    expected_denied = (method, route.path) == ("POST", "/organismes")  # only unrestricted administrators
-                    if expected_denied and status != 403 or not expected_denied and not 200 <= status < 300:
+                    expected_denied = (method, route.path) == (
+                        "POST",
+                        "/organismes",
+                    )  # only unrestricted administrators
+                    if (expected_denied and status != 403) or (not expected_denied and not 200 <= status < 300):
                         failures.append(label + " (expected success)")
                     if route.path in {"/usagers", "/essms"} and method == "GET":
                         body = response.text
@@ -83,11 +86,19 @@ async def test_access_matrix(app: FastAPI, client: httpx.AsyncClient, client_as:
                 else:
                     if route.requirement is not None and route.requirement.permission is None:
                         break  # "who am I": no ESSMS involved
-                    if route.path in {"/usagers", "/essms", "/organismes", "/accounts", "/api-tokens"} and method == "GET":
+                    if (
+                        route.path in {"/usagers", "/essms", "/organismes", "/accounts", "/api-tokens"}
+                        and method == "GET"
+                    ):
                         if other.usager["id"] in response.text or other.essms["id"] in response.text:
                             failures.append(label + " (shows the other ESSMS)")
                         continue
-                    if method == "GET" and route.path in {"/contacts", "/protection-measures", "/stays", "/professionals"}:
+                    if method == "GET" and route.path in {
+                        "/contacts",
+                        "/protection-measures",
+                        "/stays",
+                        "/professionals",
+                    }:
                         continue  # lists: covered by the own side's check
                     if status not in {403, 404, 422}:
                         failures.append(label + " (expected 403, 404 or 422)")
@@ -97,4 +108,6 @@ async def test_access_matrix(app: FastAPI, client: httpx.AsyncClient, client_as:
                             failures.append(label + " (leaks an identifier of the other ESSMS)")
     assert not failures, "\n".join(failures)
     assert checked >= len(Role) * len(routes) * 2 - 2 * len(unknown)
-    assert not unknown or print("Routes checked for 401/403 only (no sample request known):", sorted(set(unknown))) is None
+    assert (
+        not unknown or print("Routes checked for 401/403 only (no sample request known):", sorted(set(unknown))) is None
+    )

@@ -39,7 +39,9 @@ async def test_password_login_refresh_and_logout(
     assert wrong.status_code == 401 and wrong.headers["content-type"] == "application/problem+json"
     unknown = await anonymous_client.post("/auth/token", json={"username": "nobody", "password": PASSWORD})
     assert unknown.status_code == 401
-    tokens = (await anonymous_client.post("/auth/token", json={"username": "claire.moreau", "password": PASSWORD})).json()
+    tokens = (
+        await anonymous_client.post("/auth/token", json={"username": "claire.moreau", "password": PASSWORD})
+    ).json()
     assert tokens["token_type"] == "Bearer" and tokens["expires_in"] == 300
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
     me = (await anonymous_client.get("/auth/me", headers=bearer)).json()
@@ -55,8 +57,12 @@ async def test_password_login_refresh_and_logout(
     after_reuse = await anonymous_client.post("/auth/refresh", json={"refresh_token": renewed["refresh_token"]})
     assert after_reuse.status_code == 401
 
-    again = (await anonymous_client.post("/auth/token", json={"username": "claire.moreau", "password": PASSWORD})).json()
-    assert (await anonymous_client.post("/auth/logout", json={"refresh_token": again["refresh_token"]})).status_code == 204
+    again = (
+        await anonymous_client.post("/auth/token", json={"username": "claire.moreau", "password": PASSWORD})
+    ).json()
+    assert (
+        await anonymous_client.post("/auth/logout", json={"refresh_token": again["refresh_token"]})
+    ).status_code == 204
     closed = await anonymous_client.post("/auth/refresh", json={"refresh_token": again["refresh_token"]})
     assert closed.status_code == 401
 

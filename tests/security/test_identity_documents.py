@@ -61,7 +61,10 @@ async def test_key_rotation(settings: Settings, client: httpx.AsyncClient, clean
     await client.put(url, content=SCAN, headers={"Content-Type": "application/pdf"})
     new_key = base64.b64encode(b"n" * 32).decode()
     rotated = settings.model_copy(
-        update={"document_keys": {**settings.document_keys, "test-2": SecretStr(new_key)}, "document_active_key": "test-2"}
+        update={
+            "document_keys": {**settings.document_keys, "test-2": SecretStr(new_key)},
+            "document_active_key": "test-2",
+        }
     )
     assert await documents.rotate(clean_database, rotated.document_keyring()) == 1
     assert await documents.rotate(clean_database, rotated.document_keyring()) == 0
@@ -87,7 +90,9 @@ async def test_purge_after_five_years_without_activity(client: httpx.AsyncClient
     async with clean_database.write() as connection:
         await connection.execute(update(DOCUMENT).values(uploaded_at=long_ago))
         await connection.execute(
-            update(USAGER).where(USAGER.c.id.in_([uuid.UUID(idle["id"]), uuid.UUID(staying["id"])])).values(updated_at=long_ago)
+            update(USAGER)
+            .where(USAGER.c.id.in_([uuid.UUID(idle["id"]), uuid.UUID(staying["id"])]))
+            .values(updated_at=long_ago)
         )
     purged = await documents.purge(clean_database, 5)
     assert [str(u) for u in purged] == [idle["id"]]  # the other two: recent record change, open stay

@@ -122,7 +122,9 @@ class World:
             usager = await factories.usager(self.admin, essms_id=where.essms["id"])
             url = f"/usagers/{usager['id']}/identity-document"
             if method != "PUT":
-                stored = await self.admin.put(url, content=b"%PDF-1.4 scan", headers={"Content-Type": "application/pdf"})
+                stored = await self.admin.put(
+                    url, content=b"%PDF-1.4 scan", headers={"Content-Type": "application/pdf"}
+                )
                 assert stored.status_code == 200, stored.text
             return Call(method, url, {"content": b"%PDF-1.4 scan", "headers": {"Content-Type": "application/pdf"}})
         if path == "/usagers/{usager_id}/audit":
@@ -133,7 +135,15 @@ class World:
             return Call(method, "/audit/events", {"params": {"usager_id": where.usager["id"]}})
         if prefix in {"accounts", "api-tokens"}:
             return await self._admin_call(route, method, where)
-        if prefix not in {"organismes", "essms", "usagers", "contacts", "protection-measures", "stays", "professionals"}:
+        if prefix not in {
+            "organismes",
+            "essms",
+            "usagers",
+            "contacts",
+            "protection-measures",
+            "stays",
+            "professionals",
+        }:
             return None
         if not params:
             if method == "POST":
@@ -168,7 +178,7 @@ class World:
         membership = [{"role": "lecture", "essms_id": where.essms["id"]}]
         if path == "/accounts" and method == "POST":
             return Call(method, path, {"json": {"username": username, "memberships": membership}})
-        if path == "/accounts" or path == "/api-tokens" and method == "GET":
+        if path == "/accounts" or (path == "/api-tokens" and method == "GET"):
             return Call(method, path)
         account = (await self.admin.post("/accounts", json={"username": username, "memberships": membership})).json()
         if path == "/api-tokens":
