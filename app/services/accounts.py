@@ -63,7 +63,7 @@ class AccountService:
             raise RuleViolation("organisme-exists", "No such organisme", field="memberships")
         if not self.scope.unrestricted:
             allowed = self.scope.essms_ids or frozenset()
-            outside = essms - allowed or {o for o, ids in of_organisme.items() if not ids <= allowed}
+            outside = essms - allowed or {o for o, ids in of_organisme.items() if not ids or not ids <= allowed}
             if outside:
                 raise Forbidden("You administer no such ESSMS or organisme")
         return [MembershipRow(m.role.value, m.essms_id, m.organisme_id) for m in memberships]

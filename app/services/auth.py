@@ -119,10 +119,13 @@ class _TtlCache:
 
 
 def principal_of(account: AccountRow, memberships: list[Membership], kind: str, allowed: list[str] | None) -> Principal:
+    grants = grants_from(memberships, allowed)
+    if account.superuser and allowed is not None:  # a superuser's narrowed token: those permissions, everywhere
+        grants = {Permission(p): Scope.everything() for p in allowed}
     return Principal(
         actor=account.username,
         scope=Scope.everything() if account.superuser and allowed is None else Scope.of(),
-        grants=grants_from(memberships, allowed),
+        grants=grants,
         superuser=account.superuser and allowed is None,
         account_id=account.id,
         kind=kind,

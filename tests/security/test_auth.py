@@ -174,3 +174,13 @@ async def test_permission_narrowing_via_token(client_as: ClientAs, client: httpx
     reader = await client_as(Role.ACCUEIL, home["id"], permissions=[Permission.USAGER_READ])
     assert (await reader.get("/usagers")).status_code == 200
     assert (await reader.get(f"/usagers/{uuid.uuid4()}/identity-document")).status_code == 403
+
+
+async def test_narrowed_superuser_token(app: FastAPI, clean_database: Database) -> None:
+    from tests.conftest import issue_token
+
+    token = await issue_token(clean_database, "batch-reader", superuser=True, permissions=[Permission.USAGER_READ])
+    async with http_client(app, token) as job:
+        assert (await job.get("/usagers")).status_code == 200
+        assert (await job.get("/accounts")).status_code == 403
+        assert (await job.post("/organismes", json={"finess_ej": "x", "raison_sociale": "y"})).status_code == 403
