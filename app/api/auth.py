@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,8 +13,8 @@ from starlette.responses import Response
 
 from app.api.deps import CurrentPrincipal, ReadConnection, WriteConnection
 from app.api.problems import problem_response, responses
-from app.api.security import auth_rate_limit, authenticated, note_usagers, public, requires
-from app.domain.access import Permission, Role
+from app.api.security import auth_rate_limit, authenticated, note_actor, note_usagers, public, requires
+from app.domain.access import Permission, Principal, Role, Scope
 from app.domain.errors import DomainError, FieldIssue, Forbidden, RuleViolation, Unauthenticated
 from app.interop.psc.claims import PscError, pkce_pair
 from app.interop.psc.client import PscClient
@@ -152,7 +152,8 @@ class DocumentMeta(BaseModel):
     uploaded_by: str
 
 
-def _tokens(pair: TokenPair) -> Tokens:
+def _tokens(pair: TokenPair, request: Request) -> Tokens:
+    note_actor(request, Principal(pair.username, Scope.of(), account_id=pair.account_id, kind=pair.method))
     return Tokens(access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token)
 
 
@@ -226,6 +227,11 @@ Cursor = Annotated[str | None, Query(max_length=64)]
 RATE_LIMITED = [public(), Depends(auth_rate_limit)]
 
 
+def _login_route(action: str) -> list[Any]:
+    """Public, rate-limited, and traced (who logged in, or failed to, from where)."""
+    return [public(audit=action), Depends(auth_rate_limit)]
+
+
 def security_router() -> APIRouter:
     router = APIRouter()
 
@@ -236,11 +242,11 @@ def security_router() -> APIRouter:
         summary="Log in with a local account (password); returns a short-lived access token and a refresh token",
         operation_id="login",
         response_model=Tokens,
-        dependencies=RATE_LIMITED,
+        dependencies=_login_route("login"),
         responses=responses(401, 422, 429),
     )
     async def login(request: Request, body: Annotated[LoginInput, Body()], connection: WriteConnection) -> Tokens:
-        return _tokens(await _authenticator(request).login(connection, body.username, body.password))
+        return _tokens(await _authenticator(request).login(connection, body.username, body.password), request)
 
     @router.post(
         "/auth/refresh",
@@ -248,7 +254,7 @@ def security_router() -> APIRouter:
         summary="Exchange a refresh token (one use) for a new pair",
         operation_id="refresh_tokens",
         response_model=Tokens,
-        dependencies=RATE_LIMITED,
+        dependencies=_login_route("refresh"),
         responses=responses(401, 422, 429),
     )
     async def refresh(
@@ -260,7 +266,7 @@ def security_router() -> APIRouter:
             return problem_response(
                 request, status=401, code=error.code, title=error.title, detail=result.reason, headers=error.headers
             )
-        return _tokens(result)
+        return _tokens(result, request)
 
     @router.post(
         "/auth/logout",
@@ -268,7 +274,7 @@ def security_router() -> APIRouter:
         summary="Close the session of a refresh token",
         operation_id="logout",
         status_code=204,
-        dependencies=RATE_LIMITED,
+        dependencies=_login_route("logout"),
         responses=responses(422, 429),
     )
     async def logout(request: Request, body: Annotated[RefreshInput, Body()], connection: WriteConnection) -> Response:
@@ -305,7 +311,7 @@ def security_router() -> APIRouter:
         summary="Where PSC sends the professional back: checks the ID token and UserInfo, then issues our tokens",
         operation_id="psc_callback",
         response_model=Tokens,
-        dependencies=RATE_LIMITED,
+        dependencies=_login_route("login"),
         responses=responses(401, 403, 422, 429, 502),
     )
     async def psc_callback(
@@ -330,7 +336,7 @@ def security_router() -> APIRouter:
         account = await AccountRepository(connection).by_idnps(identity.idnps)
         if account is None or account.disabled_at is not None:
             raise Forbidden("This professional has no active account here: ask your administrator")
-        return _tokens(await _authenticator(request).issue(connection, account, "psc"))
+        return _tokens(await _authenticator(request).issue(connection, account, "psc"), request)
 
     @router.get(
         "/auth/me",

@@ -42,9 +42,11 @@ class Requirement:
         usager_data: bool = False,
         public: bool = False,
         action: str | None = None,
+        audited: bool = False,
     ) -> None:
         self.permission = permission
         self.usager_data = usager_data
+        self.audited = audited or usager_data
         self.public = public
         self.action = action
 
@@ -76,9 +78,9 @@ def requires(permission: Permission, *, usager_data: bool = False, action: str |
     return Depends(Requirement(permission, usager_data=usager_data, action=action))
 
 
-def public() -> Any:
-    """The route needs no authentication."""
-    return Depends(Requirement(None, public=True))
+def public(*, audit: str | None = None) -> Any:
+    """The route needs no authentication; ``audit`` names the action when each request is traced (logins)."""
+    return Depends(Requirement(None, public=True, audited=audit is not None, action=audit))
 
 
 def authenticated() -> Any:
@@ -187,6 +189,11 @@ def audit_context(request: Request) -> AuditContext:
     return context
 
 
+def note_actor(request: Request, principal: Principal) -> None:
+    """Name who a public route authenticated (a login), for its audit event."""
+    audit_context(request).principal = principal
+
+
 def note_usagers(request: Request, usager_ids: Iterable[uuid.UUID | str | None]) -> None:
     """Name the usagers whose data this request read or changed (for "who accessed my record")."""
     context = audit_context(request)
@@ -222,7 +229,7 @@ class AuditMiddleware:
             await self.app(scope, receive, capture)
         finally:
             requirement = context.requirement
-            if requirement is not None and requirement.usager_data:
+            if requirement is not None and requirement.audited:
                 await scope["app"].state.audit.record(_event(scope, context, requirement, status))
 
 

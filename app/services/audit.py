@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from app.domain.access import Principal
 from app.domain.audit import AuditEvent, ChainBreak, verify_chain
 from app.store.db import Database
 from app.store.security import AuditRepository
@@ -75,3 +77,34 @@ async def purge(database: Database, retention_days: int, now: datetime | None = 
     cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
     async with database.write() as connection:
         return await AuditRepository(connection).purge_before(cutoff)
+
+
+async def trace(
+    sink: AuditSink,
+    principal: Principal,
+    *,
+    action: str,
+    operation: str,
+    outcome: int,
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+    usager_ids: list[uuid.UUID] | None = None,
+    detail: dict[str, str | int | None] | None = None,
+) -> None:
+    """An event outside a request's own: a call to a national service (INSi, DMP...), an export, a batch job.
+    ``detail`` holds codes and identifiers, never names, INS or content."""
+    await sink.record(
+        AuditEvent(
+            recorded_at=datetime.now(UTC),
+            actor=principal.actor,
+            actor_kind=principal.kind,
+            account_id=principal.account_id,
+            action=action,
+            operation=operation,
+            outcome=outcome,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            detail=detail or {},
+            usager_ids=usager_ids or [],
+        )
+    )

@@ -74,6 +74,9 @@ class TokenPair:
     access_token: str
     refresh_token: str
     expires_in: int
+    account_id: uuid.UUID
+    username: str
+    method: str
 
 
 def _memberships_claim(memberships: list[Membership]) -> list[list[Any]]:
@@ -231,7 +234,7 @@ class Authenticator:
             now=now,
             expires_at=now + timedelta(seconds=self.settings.refresh_token_seconds),
         )
-        return TokenPair(access, refresh, self.settings.access_token_seconds)
+        return TokenPair(access, refresh, self.settings.access_token_seconds, account.id, account.username, method)
 
     async def login(self, connection: AsyncConnection, username: str, password: str) -> TokenPair:
         account = await AccountRepository(connection).by_username(username)

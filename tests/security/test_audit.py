@@ -3,13 +3,16 @@ events queryable per usager and per professional, and a chain that `verify` prov
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, text, update
 
 from app.api.security import route_table
-from app.services.audit import verify
+from app.domain.access import SYSTEM
+from app.services.audit import trace, verify
 from app.store.db import Database
 from app.store.security import AUDIT
 from tests.security.world import OWN, World, generic_call, side
@@ -117,3 +120,19 @@ async def test_verify_detects_a_modified_row(client: httpx.AsyncClient, clean_da
                         "BEGIN SELECT RAISE(ABORT, 'audit_event is append-only'); END"
                     )
                 )
+
+
+async def test_national_service_calls_are_traced(app: FastAPI, clean_database: Database) -> None:
+    usager_id = uuid.uuid4()
+    await trace(
+        app.state.audit,
+        SYSTEM,
+        action="insi-call",
+        operation="insi_recherche",
+        outcome=200,
+        usager_ids=[usager_id],
+        detail={"cr": "00"},
+    )
+    events = await _since(clean_database, 0)
+    assert [(e["action"], e["operation"], e["actor"]) for e in events] == [("insi-call", "insi_recherche", "system")]
+    assert str(usager_id) in str(events[0]["usager_ids"]) and (await verify(clean_database)).breaks == []

@@ -10,11 +10,13 @@ import pytest
 from fastapi import FastAPI
 from joserfc import jwt
 from joserfc.jwk import OctKey
+from sqlalchemy import select
 
 from app.config import Settings
 from app.domain.access import Permission, Role
 from app.main import create_app
 from app.store.db import Database
+from app.store.security import AUDIT
 from tests import factories
 from tests.conftest import ClientAs, http_client
 
@@ -31,7 +33,7 @@ async def _account(client: httpx.AsyncClient, essms_id: str, role: str = "soigna
 
 
 async def test_password_login_refresh_and_logout(
-    client: httpx.AsyncClient, anonymous_client: httpx.AsyncClient
+    client: httpx.AsyncClient, anonymous_client: httpx.AsyncClient, clean_database: Database
 ) -> None:
     home = await factories.essms(client)
     await _account(client, home["id"])
@@ -65,6 +67,19 @@ async def test_password_login_refresh_and_logout(
     ).status_code == 204
     closed = await anonymous_client.post("/auth/refresh", json={"refresh_token": again["refresh_token"]})
     assert closed.status_code == 401
+    async with clean_database.read() as connection:
+        logins = (
+            await connection.execute(
+                select(AUDIT.c.actor, AUDIT.c.outcome).where(AUDIT.c.operation == "login").order_by(AUDIT.c.id)
+            )
+        ).all()
+    # Every login is traced, failed ones too.
+    assert [tuple(r) for r in logins] == [
+        ("anonymous", 401),
+        ("anonymous", 401),
+        ("claire.moreau", 200),
+        ("claire.moreau", 200),
+    ]
 
 
 async def test_access_tokens_expire_and_are_signed(
