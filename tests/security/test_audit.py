@@ -136,3 +136,15 @@ async def test_national_service_calls_are_traced(app: FastAPI, clean_database: D
     events = await _since(clean_database, 0)
     assert [(e["action"], e["operation"], e["actor"]) for e in events] == [("insi-call", "insi_recherche", "system")]
     assert str(usager_id) in str(events[0]["usager_ids"]) and (await verify(clean_database)).breaks == []
+
+
+async def test_retention_purge(client: httpx.AsyncClient, clean_database: Database) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from app.services.audit import purge
+
+    usager = (await world_side(client)).usager
+    await client.get(f"/usagers/{usager['id']}")
+    assert await purge(clean_database, 365) == 0
+    assert await purge(clean_database, 365, now=datetime.now(UTC) + timedelta(days=400)) >= 2
+    assert await _last_id(clean_database) == 0 or (await verify(clean_database)).breaks == []
