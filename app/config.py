@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     psc_redirect_uri: str = Field(
         "http://127.0.0.1:8000/auth/psc/callback", description="Redirect URI registered with Pro Santé Connect."
     )
+    psc_post_logout_redirect_uri: str = Field(
+        "http://127.0.0.1:8000/auth/psc/login", description="Where PSC sends the browser after logout."
+    )
     psc_scope: str = "openid scope_all"
     psc_acr: str = Field("eidas1", description="Required acr of the ID token (PSC accepts eidas1 only).")
     psc_clock_skew_seconds: int = Field(30, ge=0, le=300)

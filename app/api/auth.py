@@ -339,6 +339,23 @@ def security_router() -> APIRouter:
         return _tokens(await _authenticator(request).issue(connection, account, "psc"), request)
 
     @router.get(
+        "/auth/psc/logout",
+        tags=["auth"],
+        summary="End the Pro Santé Connect session too (redirects to PSC's end_session endpoint)",
+        operation_id="psc_logout",
+        status_code=302,
+        response_class=Response,
+        dependencies=RATE_LIMITED,
+        responses={302: {"description": "Redirect to PSC's logout"}, **responses(429, 502)},
+    )
+    async def psc_logout(request: Request) -> Response:
+        try:
+            url = await request.app.state.psc.logout_url(request.app.state.settings.psc_post_logout_redirect_uri)
+        except PscError as error:
+            raise PscRefused(error) from error
+        return Response(status_code=302, headers={"Location": url})
+
+    @router.get(
         "/auth/me",
         tags=["auth"],
         summary="Who the token stands for, and where each permission holds",

@@ -64,6 +64,7 @@ class PscSandbox:
     clients: dict[str, tuple[str, list[str]]]
     professionals: list[TestProfessional] = field(default_factory=lambda: list(PROFESSIONALS))
     faults: set[str] = field(default_factory=set)
+    logouts: int = 0
     base_url: str = ""
     key: RSAKey = field(
         default_factory=lambda: RSAKey.generate_key(2048, parameters={"kid": "sandbox-1", "use": "sig"})
@@ -86,6 +87,7 @@ class PscSandbox:
                 Route(f"{REALM}/protocol/openid-connect/token", self.token, methods=["POST"]),
                 Route(f"{REALM}/protocol/openid-connect/userinfo", self.userinfo, methods=["GET", "POST"]),
                 Route(f"{REALM}/protocol/openid-connect/certs", self.certs),
+                Route(f"{REALM}/protocol/openid-connect/logout", self.logout),
             ]
         )
 
@@ -112,6 +114,15 @@ class PscSandbox:
                 "subject_types_supported": ["public"],
             }
         )
+
+    async def logout(self, request: Request) -> Response:
+        q = request.query_params
+        client = self.clients.get(q.get("client_id", ""))
+        target = q.get("post_logout_redirect_uri")
+        if client is None or not target:
+            return self._error(400, "invalid_request", "client_id and post_logout_redirect_uri required")
+        self.logouts += 1
+        return RedirectResponse(target, status_code=302)
 
     async def certs(self, request: Request) -> Response:
         return JSONResponse(KeySet([self.key]).as_dict(private=False))

@@ -73,6 +73,16 @@ async def test_login_end_to_end(psc_app: FastAPI, client: httpx.AsyncClient) -> 
     assert me["actor"] == "psc-899700218896" and me["kind"] == "psc"
 
 
+async def test_logout_goes_through_psc(psc_app: FastAPI, sandbox: PscSandbox) -> None:
+    async with http_client(psc_app) as backend, httpx.AsyncClient() as browser:
+        start = await backend.get("/auth/psc/logout")
+        assert start.status_code == 302 and "/protocol/openid-connect/logout" in start.headers["location"]
+        before = sandbox.logouts
+        back = await browser.get(start.headers["location"])
+        assert back.status_code == 302 and back.headers["location"].endswith("/auth/psc/login")
+        assert sandbox.logouts == before + 1
+
+
 async def test_professional_without_account_is_refused(psc_app: FastAPI) -> None:
     response = await _login(psc_app, "899700366240")
     assert response.status_code == 403

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from joserfc.jwk import KeySet
@@ -78,6 +79,14 @@ class PscClient:
             nonce=nonce,
             challenge=challenge,
         )
+
+    async def logout_url(self, post_logout_redirect_uri: str) -> str:
+        """PSC's end_session endpoint (RP-initiated logout; the backend keeps no ID token to hint with)."""
+        endpoint = (await self.discovery()).get("end_session_endpoint")
+        if not isinstance(endpoint, str):
+            raise PscError("psc-discovery", "The discovery document has no end_session_endpoint")
+        query = urlencode({"client_id": self.settings.client_id, "post_logout_redirect_uri": post_logout_redirect_uri})
+        return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
 
     async def login(self, *, code: str, code_verifier: str, nonce: str) -> PscProfessional:
         """Exchange the code, check the ID token and UserInfo; the professional they name."""
