@@ -213,6 +213,7 @@ def demo(
         DUI_PSC_CLIENT_ID="dui-demo",
         DUI_PSC_CLIENT_SECRET="demo-secret",
         DUI_PSC_REDIRECT_URI=redirect,
+        DUI_PSC_POST_LOGOUT_REDIRECT_URI=f"http://{bind_host}:{bind_port}/auth/psc/login",
     )
     get_settings.cache_clear()
 
