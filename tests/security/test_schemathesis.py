@@ -45,6 +45,7 @@ async def test_openapi_fuzzing(settings: Settings, clean_database: Database, bac
         with BackgroundServer(create_app(tuned), lifespan="on") as server:
             counts, failures = await asyncio.to_thread(_fuzz, server.url, token)
     total = sum(counts.values())
+    print(f"schemathesis: {total} requests over {len(counts)} operations, {len(failures)} failures")
     assert not failures, "\n".join(failures[:20])
     assert total >= 1000, counts
     assert len(counts) >= 70
