@@ -85,6 +85,18 @@ class Settings(BaseSettings):
     psc_acr: str = Field("eidas1", description="Required acr of the ID token (PSC accepts eidas1 only).")
     psc_clock_skew_seconds: int = Field(30, ge=0, le=300)
 
+    oidc_discovery_url: str | None = Field(
+        None, description="The organisation's own OpenID provider (…/.well-known/openid-configuration); off if unset."
+    )
+    oidc_client_id: str = "dui-backend"
+    oidc_client_secret: SecretStr = SecretStr("")
+    oidc_redirect_uri: str = "http://127.0.0.1:8000/auth/oidc/callback"
+    oidc_scope: str = "openid profile email"
+    oidc_acr: str | None = Field(None, description="acr required in the ID token, if any.")
+    oidc_username_claim: str = Field(
+        "preferred_username", description="UserInfo claim matched against the account's username."
+    )
+
     def apply_domain_tunables(self) -> None:
         """Hand the UNVERIFIED rule details to the domain."""
         from app.domain import tunables

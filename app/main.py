@@ -79,6 +79,21 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             leeway=settings.psc_clock_skew_seconds,
         )
     )
+    app.state.oidc = (
+        PscClient(
+            PscSettings(
+                discovery_url=settings.oidc_discovery_url,
+                client_id=settings.oidc_client_id,
+                client_secret=settings.oidc_client_secret.get_secret_value(),
+                redirect_uri=settings.oidc_redirect_uri,
+                scope=settings.oidc_scope,
+                acr=settings.oidc_acr,
+                leeway=settings.psc_clock_skew_seconds,
+            )
+        )
+        if settings.oidc_discovery_url
+        else None
+    )
     if database is not None:
         _attach(app, database)
     problems.install(app)

@@ -15,7 +15,7 @@ from app.api.deps import CurrentPrincipal, ReadConnection, WriteConnection
 from app.api.problems import problem_response, responses
 from app.api.security import auth_rate_limit, authenticated, note_actor, note_usagers, public, requires
 from app.domain.access import Permission, Principal, Role, Scope
-from app.domain.errors import DomainError, FieldIssue, Forbidden, RuleViolation, Unauthenticated
+from app.domain.errors import DomainError, FieldIssue, Forbidden, NotFound, RuleViolation, Unauthenticated
 from app.interop.psc.claims import PscError, pkce_pair
 from app.interop.psc.client import PscClient
 from app.services.accounts import AccountService, AccountView, MembershipSpec
@@ -157,6 +157,13 @@ def _tokens(pair: TokenPair, request: Request) -> Tokens:
     return Tokens(access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token)
 
 
+def _organisation_provider(request: Request) -> PscClient:
+    provider: PscClient | None = request.app.state.oidc
+    if provider is None:
+        raise NotFound("No organisation OpenID provider is configured (DUI_OIDC_DISCOVERY_URL)")
+    return provider
+
+
 def _authenticator(request: Request) -> Authenticator:
     return request.app.state.authenticator  # type: ignore[no-any-return]
 
@@ -292,7 +299,9 @@ def security_router() -> APIRouter:
         responses={302: {"description": "Redirect to the PSC authorization endpoint"}, **responses(429, 502)},
     )
     async def psc_login(request: Request, connection: WriteConnection) -> Response:
-        psc: PscClient = request.app.state.psc
+        return await _start_login(request.app.state.psc, connection)
+
+    async def _start_login(psc: PscClient, connection: WriteConnection) -> Response:
         state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         verifier, challenge = pkce_pair()
         try:
@@ -321,12 +330,8 @@ def security_router() -> APIRouter:
         code: Annotated[str | None, Query(max_length=2000)] = None,
         error: Annotated[str | None, Query(max_length=200)] = None,
     ) -> Tokens:
-        pending = await TokenRepository(connection).take_login(state)
-        if pending is None or pending[2] < datetime.now(UTC) - timedelta(minutes=10):
-            raise Unauthenticated("Unknown or expired login (state)")
-        if error is not None or code is None:
-            raise Unauthenticated(f"Pro Santé Connect did not authenticate the professional ({error or 'no code'})")
-        verifier, nonce, _started = pending
+        verifier, nonce = await _pending(connection, state, code, error)
+        assert code is not None
         try:
             identity = await request.app.state.psc.login(code=code, code_verifier=verifier, nonce=nonce)
         except PscError as failure:
@@ -337,6 +342,58 @@ def security_router() -> APIRouter:
         if account is None or account.disabled_at is not None:
             raise Forbidden("This professional has no active account here: ask your administrator")
         return _tokens(await _authenticator(request).issue(connection, account, "psc"), request)
+
+    @router.get(
+        "/auth/oidc/login",
+        tags=["auth"],
+        summary="Start a login with the organisation's own OpenID provider (when DUI_OIDC_DISCOVERY_URL is set)",
+        operation_id="oidc_login",
+        status_code=302,
+        response_class=Response,
+        dependencies=RATE_LIMITED,
+        responses={302: {"description": "Redirect to the provider"}, **responses(404, 429, 502)},
+    )
+    async def oidc_login(request: Request, connection: WriteConnection) -> Response:
+        return await _start_login(_organisation_provider(request), connection)
+
+    @router.get(
+        "/auth/oidc/callback",
+        tags=["auth"],
+        summary="Where the organisation's provider sends the user back; the account is found by username",
+        operation_id="oidc_callback",
+        response_model=Tokens,
+        dependencies=_login_route("login"),
+        responses=responses(401, 403, 404, 422, 429, 502),
+    )
+    async def oidc_callback(
+        request: Request,
+        connection: WriteConnection,
+        state: Annotated[str, Query(min_length=1, max_length=64)],
+        code: Annotated[str | None, Query(max_length=2000)] = None,
+        error: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> Tokens:
+        provider = _organisation_provider(request)
+        verifier, nonce = await _pending(connection, state, code, error)
+        assert code is not None
+        try:
+            userinfo = await provider.authenticate(code=code, code_verifier=verifier, nonce=nonce)
+        except PscError as failure:
+            if failure.rule.startswith("psc-"):
+                raise PscRefused(failure) from failure
+            raise PscIdentityRejected(failure) from failure
+        username = userinfo.get(request.app.state.settings.oidc_username_claim)
+        account = await AccountRepository(connection).by_username(str(username)) if username else None
+        if account is None or account.disabled_at is not None:
+            raise Forbidden("This user has no active account here: ask your administrator")
+        return _tokens(await _authenticator(request).issue(connection, account, "oidc"), request)
+
+    async def _pending(connection: WriteConnection, state: str, code: str | None, error: str | None) -> tuple[str, str]:
+        pending = await TokenRepository(connection).take_login(state)
+        if pending is None or pending[2] < datetime.now(UTC) - timedelta(minutes=10):
+            raise Unauthenticated("Unknown or expired login (state)")
+        if error is not None or code is None:
+            raise Unauthenticated(f"The identity provider did not authenticate the user ({error or 'no code'})")
+        return pending[0], pending[1]
 
     @router.get(
         "/auth/psc/logout",

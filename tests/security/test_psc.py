@@ -131,3 +131,30 @@ async def test_sandbox_enforces_pkce(sandbox: PscSandbox) -> None:
             params={"client_id": "dui-test", "redirect_uri": REDIRECT, "response_type": "code", "scope": "openid"},
         )
         assert plain.status_code == 400
+
+
+async def test_organisation_openid_provider(
+    settings: Settings, clean_database: Database, sandbox: PscSandbox, client: httpx.AsyncClient
+) -> None:
+    """Staff without e-CPS may log in with the organisation's own provider (any OpenID provider)."""
+    sandbox.faults.clear()
+    redirect = "http://dui.test/auth/oidc/callback"
+    sandbox.clients["dui-org"] = ("org-secret", [redirect])
+    configured = settings.model_copy(
+        update={
+            "oidc_discovery_url": sandbox.discovery_url(),
+            "oidc_client_id": "dui-org",
+            "oidc_client_secret": SecretStr("org-secret"),
+            "oidc_redirect_uri": redirect,
+        }
+    )
+    app = create_app(configured, database=clean_database)
+    assert (await client.post("/accounts", json={"username": "899700366240", "memberships": []})).status_code == 201
+    async with http_client(app) as backend, httpx.AsyncClient() as browser:
+        start = await backend.get("/auth/oidc/login")
+        assert "acr_values" not in start.headers["location"]
+        back = await browser.get(start.headers["location"] + "&login_hint=899700366240")
+        answer = await backend.get("/auth/oidc/callback?" + urlsplit(back.headers["location"]).query)
+        assert answer.status_code == 200, answer.text
+    async with http_client(create_app(settings, database=clean_database)) as unconfigured:
+        assert (await unconfigured.get("/auth/oidc/login")).status_code == 404

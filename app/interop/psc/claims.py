@@ -35,14 +35,22 @@ def s256(verifier: str) -> str:
 
 
 def authorization_url(
-    endpoint: str, *, client_id: str, redirect_uri: str, scope: str, acr: str, state: str, nonce: str, challenge: str
+    endpoint: str,
+    *,
+    client_id: str,
+    redirect_uri: str,
+    scope: str,
+    acr: str | None,
+    state: str,
+    nonce: str,
+    challenge: str,
 ) -> str:
     query = {
         "response_type": "code",
         "client_id": client_id,
         "redirect_uri": redirect_uri,
         "scope": scope,
-        "acr_values": acr,
+        **({"acr_values": acr} if acr else {}),
         "state": state,
         "nonce": nonce,
         "code_challenge": challenge,
@@ -69,7 +77,7 @@ def verify_id_token(
     client_id: str,
     client_secret: str,
     nonce: str,
-    acr: str,
+    acr: str | None,
     now: float,
     leeway: int,
 ) -> dict[str, Any]:
@@ -94,7 +102,7 @@ def verify_id_token(
     if claims.get("nonce") != nonce:
         raise PscError("id-token-nonce", "The ID token does not answer this login (nonce)")
     # PSC rule: only eidas1 is accepted for professionals' login.
-    if claims.get("acr") != acr:
+    if acr is not None and claims.get("acr") != acr:
         raise PscError("id-token-acr", f"The authentication level is {claims.get('acr')!r}, not {acr}")
     if not claims.get("sub"):
         raise PscError("id-token-subject", "The ID token names no subject")

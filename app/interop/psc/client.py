@@ -27,7 +27,7 @@ class PscSettings:
     client_secret: str
     redirect_uri: str
     scope: str
-    acr: str
+    acr: str | None
     leeway: int
     timeout: float = 10.0
 
@@ -90,6 +90,10 @@ class PscClient:
 
     async def login(self, *, code: str, code_verifier: str, nonce: str) -> PscProfessional:
         """Exchange the code, check the ID token and UserInfo; the professional they name."""
+        return professional(await self.authenticate(code=code, code_verifier=code_verifier, nonce=nonce))
+
+    async def authenticate(self, *, code: str, code_verifier: str, nonce: str) -> dict[str, Any]:
+        """Exchange the code, check the ID token and UserInfo (any OpenID provider); the UserInfo claims."""
         s = self.settings
         discovery = await self.discovery()
         async with httpx.AsyncClient(timeout=s.timeout) as http:
@@ -136,4 +140,4 @@ class PscClient:
             client_secret=s.client_secret,
             sub=claims["sub"],
         )
-        return professional(userinfo)
+        return userinfo
