@@ -98,3 +98,19 @@ async def test_purge_after_five_years_without_activity(client: httpx.AsyncClient
     assert [str(u) for u in purged] == [idle["id"]]  # the other two: recent record change, open stay
     assert (await client.get(f"/usagers/{idle['id']}/identity-document")).status_code == 404
     assert (await client.get(f"/usagers/{active['id']}/identity-document")).status_code == 200
+
+
+async def test_size_limits(settings: Settings, clean_database: Database) -> None:
+    from app.main import create_app
+    from tests.conftest import http_client, issue_token
+
+    small = settings.model_copy(update={"max_document_bytes": 4096, "max_body_bytes": 1024})
+    app = create_app(small, database=clean_database)
+    async with http_client(app, await issue_token(clean_database, "limits", superuser=True)) as http:
+        usager = await factories.usager(http)
+        url = f"/usagers/{usager['id']}/identity-document"
+        scan = b"%PDF" + b"0" * 3000  # above the JSON limit, below the scan limit
+        assert (await http.put(url, content=scan, headers={"Content-Type": "application/pdf"})).status_code == 200
+        too_big = await http.put(url, content=b"0" * 5000, headers={"Content-Type": "application/pdf"})
+        assert too_big.status_code == 413
+        assert (await http.post("/usagers", content=b"{" + b" " * 2000 + b"}")).status_code == 413
