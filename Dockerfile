@@ -16,4 +16,6 @@ RUN pip install . && chown -R dui:dui /srv/dui
 USER dui
 EXPOSE 8000
 # DUI_DATABASE_URL must name the PostgreSQL database, e.g. postgresql+asyncpg://dui:secret@db:5432/dui
+# DUI_SECRET_KEY and DUI_DOCUMENT_KEYS must come from the secret store: otherwise keys are generated inside
+# the container and lost with it (and the encrypted identity-document scans with them).
 CMD ["sh", "-c", "dui migrate && exec uvicorn app.main:create_app --factory --host 0.0.0.0 --port 8000 --proxy-headers --no-server-header"]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 import uvicorn
@@ -16,6 +18,7 @@ from app.config import get_settings
 if TYPE_CHECKING:
     from app.sandbox.insi import InsiSandbox
 
+T = TypeVar("T")
 cli = typer.Typer(help="DUI backend: dossier usager informatisé for ESSMS.", no_args_is_help=True)
 
 _SOURCE_ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +52,129 @@ def load_fixtures(
     typer.echo(report.summary())
 
 
+def _database() -> Any:
+    from app.store.db import Database, create_engine
+
+    settings = get_settings()
+    return Database(create_engine(settings.resolved_database_url()))
+
+
+def _run(job: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``job(database)`` and dispose of the engine; job errors end the command with status 1."""
+    from app.services.admin_jobs import JobError
+
+    async def main() -> T:
+        database = _database()
+        try:
+            return await job(database)
+        finally:
+            await database.dispose()
+
+    try:
+        return asyncio.run(main())
+    except JobError as error:
+        typer.echo(f"Error: {error}", err=True)
+        raise typer.Exit(1) from error
+
+
+accounts_cli = typer.Typer(help="Accounts and their roles per ESSMS.", no_args_is_help=True)
+tokens_cli = typer.Typer(help="API tokens for staff applications and batch jobs.", no_args_is_help=True)
+audit_cli = typer.Typer(help="The audit trail.", no_args_is_help=True)
+documents_cli = typer.Typer(help="Identity-document scans.", no_args_is_help=True)
+cli.add_typer(accounts_cli, name="accounts")
+cli.add_typer(tokens_cli, name="tokens")
+cli.add_typer(audit_cli, name="audit")
+cli.add_typer(documents_cli, name="documents")
+
+
+@accounts_cli.command("create")
+def accounts_create(
+    username: Annotated[str, typer.Argument()],
+    role: Annotated[list[str] | None, typer.Option(help="role:FINESS (ESSMS FINESS ET or organisme FINESS EJ)")] = None,
+    idnps: Annotated[str | None, typer.Option(help="IDNPS for Pro Santé Connect logins")] = None,
+    superuser: Annotated[bool, typer.Option(help="Every permission in every ESSMS")] = False,
+    password_stdin: Annotated[bool, typer.Option(help="Read a password for local login from stdin")] = False,
+) -> None:
+    """Create an account."""
+    from app.services.admin_jobs import create_account
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    account_id = _run(
+        lambda db: create_account(
+            db, username, password=password, idnps=idnps, superuser=superuser, grants=list(role or [])
+        )
+    )
+    typer.echo(f"Account {username} created ({account_id}).")
+
+
+@tokens_cli.command("create")
+def tokens_create(
+    account: Annotated[str, typer.Option(help="Username the token acts for")],
+    name: Annotated[str, typer.Option(help="What the token is for")],
+    permission: Annotated[list[str] | None, typer.Option(help="Narrow to these permissions")] = None,
+    days: Annotated[int, typer.Option(help="Lifetime in days")] = 90,
+) -> None:
+    """Issue an API token; it is printed once (only its hash is stored)."""
+    from app.services.admin_jobs import issue_token
+
+    token_id, token = _run(lambda db: issue_token(db, account, name, list(permission or []) or None, days))
+    typer.echo(f"Token {token_id}:")
+    typer.echo(token)
+
+
+@tokens_cli.command("revoke")
+def tokens_revoke(token_id: Annotated[str, typer.Argument()]) -> None:
+    """Revoke an API token (servers stop accepting it within DUI_AUTH_CACHE_SECONDS)."""
+    from app.services.admin_jobs import revoke_token
+
+    _run(lambda db: revoke_token(db, token_id))
+    typer.echo(f"Token {token_id} revoked.")
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Recompute the hash chain of the audit trail; exit 1 when a row was changed, removed or inserted."""
+    from app.services.audit import verify
+
+    report = _run(verify)
+    for chain_break in report.breaks:
+        typer.echo(f"event {chain_break.event_id}: {chain_break.reason}", err=True)
+    if report.breaks:
+        typer.echo(f"Audit trail BROKEN: {len(report.breaks)} problem(s) in {report.events} events.", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"Audit trail intact: {report.events} events; head {report.head or '-'}.")
+
+
+@audit_cli.command("purge")
+def audit_purge() -> None:
+    """Delete the events older than DUI_AUDIT_RETENTION_DAYS."""
+    from app.services.audit import purge
+
+    days = get_settings().audit_retention_days
+    removed = _run(lambda db: purge(db, days))
+    typer.echo(f"{removed} audit events older than {days} days removed.")
+
+
+@documents_cli.command("purge")
+def documents_purge() -> None:
+    """Delete the identity-document scans of usagers without activity for DUI_DOCUMENT_RETENTION_YEARS."""
+    from app.services.documents import purge
+
+    years = get_settings().document_retention_years
+    removed = _run(lambda db: purge(db, years))
+    typer.echo(f"{len(removed)} identity-document scans purged (no activity for {years} years).")
+
+
+@documents_cli.command("rotate-keys")
+def documents_rotate() -> None:
+    """Re-encrypt every scan with DUI_DOCUMENT_ACTIVE_KEY; then the old keys can be removed."""
+    from app.services.documents import rotate
+
+    keyring = get_settings().document_keyring()
+    done = _run(lambda db: rotate(db, keyring))
+    typer.echo(f"{done} scans re-encrypted with key {keyring[0]}.")
+
+
 @cli.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address")] = None,
@@ -73,15 +199,49 @@ def demo(
     host: Annotated[str | None, typer.Option(help="Bind address")] = None,
     port: Annotated[int | None, typer.Option(help="Port")] = None,
 ) -> None:
-    """Migrate, load the demo data set, start the INSi sandbox, then serve (http://127.0.0.1:8000/docs)."""
-    sandbox = start_insi_sandbox()
-    typer.echo(f"INSi sandbox at {sandbox.url} (mutual TLS; certificates in {sandbox.pki.ca_cert.parent}).")
+    """Migrate, load the demo data set, start the INSi and PSC sandboxes, create a demo token, then serve."""
+    from app.sandbox.psc import PscSandbox
+    from app.sandbox.server import BackgroundServer
+    from app.services.admin_jobs import ensure_account, issue_token
+
+    insi = start_insi_sandbox()
+    typer.echo(f"INSi sandbox at {insi.url} (mutual TLS; certificates in {insi.pki.ca_cert.parent}).")
     migrate("head")
     load_fixtures(DEFAULT_FIXTURES)
+    settings = get_settings()
+    bind_host, bind_port = host or settings.host, port or settings.port
+    redirect = f"http://{bind_host}:{bind_port}/auth/psc/callback"
+    psc = PscSandbox(clients={"dui-demo": ("demo-secret", [redirect])})
+    sandbox = BackgroundServer(psc.app()).start()
+    psc.base_url = sandbox.url
+    os.environ.update(
+        DUI_PSC_DISCOVERY_URL=psc.discovery_url(),
+        DUI_PSC_CLIENT_ID="dui-demo",
+        DUI_PSC_CLIENT_SECRET="demo-secret",
+        DUI_PSC_REDIRECT_URI=redirect,
+        DUI_PSC_POST_LOGOUT_REDIRECT_URI=f"http://{bind_host}:{bind_port}/auth/psc/login",
+    )
+    get_settings.cache_clear()
+
+    async def accounts(database: Any) -> str:
+        await ensure_account(database, "demo-admin", idnps=None, superuser=True, grants=[])
+        # The sandbox's first test professional logs in through PSC as director of the first organisme.
+        first_organisme = _first_organisme_finess()
+        grants = [f"direction:{first_organisme}"] if first_organisme else []
+        await ensure_account(database, "psc-demo", idnps="899700218896", superuser=False, grants=grants)
+        return (await issue_token(database, "demo-admin", "demo", None, 30))[1]
+
+    token = _run(accounts)
+    token_file = settings.data_dir / "demo-token"
+    token_file.write_text(token + "\n")
+    token_file.chmod(0o600)
+    typer.echo(f"PSC sandbox at {psc.discovery_url()} (log in: http://{bind_host}:{bind_port}/auth/psc/login)")
+    typer.echo(f"Demo API token (superuser, 30 days), also in {token_file}:\n{token}")
     try:
-        serve(host, port, 1)
+        serve(bind_host, bind_port, 1)
     finally:
         sandbox.stop()
+        insi.stop()
 
 
 def start_insi_sandbox(port: int = 0) -> InsiSandbox:
@@ -170,6 +330,16 @@ def insi_sandbox(
             time.sleep(3600)
     except KeyboardInterrupt:
         sandbox.stop()
+
+
+def _first_organisme_finess() -> str | None:
+    import orjson
+
+    try:
+        data = orjson.loads(DEFAULT_FIXTURES.read_bytes())
+        return str(data["organismes"][0]["finess_ej"])
+    except (OSError, KeyError, IndexError, orjson.JSONDecodeError):
+        return None
 
 
 def main() -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
@@ -85,6 +88,61 @@ class Settings(BaseSettings):
         description="Identity proof types and their confidence level (high or low), as JSON",
     )
 
+    # -- security ------------------------------------------------------------------------------------
+    secret_key: SecretStr | None = Field(
+        None, description="Signs the access tokens the backend issues; default: a key file created in data_dir."
+    )
+    access_token_seconds: int = Field(300, ge=30, le=3600, description="Lifetime of backend access tokens.")
+    refresh_token_seconds: int = Field(8 * 3600, ge=300, description="Lifetime of refresh tokens (one use each).")
+    api_token_days_max: int = Field(366, ge=1, description="Longest lifetime of an API token.")
+    auth_cache_seconds: float = Field(
+        5.0, ge=0, description="How long a checked API token is trusted before it is looked up again."
+    )
+    auth_rate_limit_per_minute: int = Field(30, ge=1, description="Authentication attempts per client IP per minute.")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (none by default).")
+    hsts: bool = Field(False, description="Send Strict-Transport-Security (behind TLS).")
+
+    audit_retention_days: int = Field(
+        3 * 365, ge=180, description="Audit events older than this are purged by `dui audit purge` (UNVERIFIED)."
+    )
+
+    document_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="AES-256 keys for identity-document scans, key id -> base64 (32 bytes); default: a key file "
+        "created in data_dir.",
+    )
+    document_active_key: str | None = Field(None, description="Key id used to encrypt new scans (default: the last).")
+    document_retention_years: int = Field(5, ge=1, description="Scans are purged this long after the last activity.")
+    max_document_bytes: int = Field(10_485_760, ge=1024, description="Largest identity-document scan accepted.")
+
+    psc_discovery_url: str = Field(
+        "https://auth.bas.psc.esante.gouv.fr/auth/realms/esante-wallet/.well-known/wallet-openid-configuration",
+        description="Pro Santé Connect discovery document (bac à sable by default).",
+    )
+    psc_client_id: str = Field("dui-backend", description="Client id registered with Pro Santé Connect.")
+    psc_client_secret: SecretStr = Field(SecretStr(""), description="Client secret (HTTP Basic at the token endpoint).")
+    psc_redirect_uri: str = Field(
+        "http://127.0.0.1:8000/auth/psc/callback", description="Redirect URI registered with Pro Santé Connect."
+    )
+    psc_post_logout_redirect_uri: str = Field(
+        "http://127.0.0.1:8000/auth/psc/login", description="Where PSC sends the browser after logout."
+    )
+    psc_scope: str = "openid scope_all"
+    psc_acr: str = Field("eidas1", description="Required acr of the ID token (PSC accepts eidas1 only).")
+    psc_clock_skew_seconds: int = Field(30, ge=0, le=300)
+
+    oidc_discovery_url: str | None = Field(
+        None, description="The organisation's own OpenID provider (…/.well-known/openid-configuration); off if unset."
+    )
+    oidc_client_id: str = "dui-backend"
+    oidc_client_secret: SecretStr = SecretStr("")
+    oidc_redirect_uri: str = "http://127.0.0.1:8000/auth/oidc/callback"
+    oidc_scope: str = "openid profile email"
+    oidc_acr: str | None = Field(None, description="acr required in the ID token, if any.")
+    oidc_username_claim: str = Field(
+        "preferred_username", description="UserInfo claim matched against the account's username."
+    )
+
     def apply_domain_tunables(self) -> None:
         """Hand the UNVERIFIED rule details to the domain."""
         from app.domain import tunables
@@ -98,11 +156,46 @@ class Settings(BaseSettings):
             plan_review_soon_days=self.plan_review_due_soon_days,
         )
 
+    def signing_key(self) -> bytes:
+        """The key that signs backend access tokens."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        return _local_key(self.data_dir / "secret.key")
+
+    def document_keyring(self) -> tuple[str, dict[str, bytes]]:
+        """The active key id and every key (old ones still decrypt until rotated away)."""
+        if self.document_keys:
+            keys = {kid: base64.b64decode(value.get_secret_value()) for kid, value in self.document_keys.items()}
+            active = self.document_active_key or list(keys)[-1]
+        else:
+            keys = {"local-1": _local_key(self.data_dir / "document-key-local-1.key")}
+            active = "local-1"
+        for kid, key in keys.items():
+            if len(key) != 32:
+                raise ValueError(f"document key {kid} is not 32 bytes (AES-256)")
+        if active not in keys:
+            raise ValueError(f"document_active_key {active} is not in document_keys")
+        return active, keys
+
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file inside ``data_dir``."""
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'dui.sqlite3').as_posix()}"
+
+
+def _local_key(path: Path) -> bytes:
+    """A random 32-byte key kept in a file readable by the owner only (created on first use)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process created it first
+        else:
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(base64.b64encode(secrets.token_bytes(32)))
+    return base64.b64decode(path.read_bytes())
 
 
 @lru_cache

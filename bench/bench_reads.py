@@ -439,7 +439,7 @@ async def build_targets(dataset: Dataset, args: argparse.Namespace) -> Targets:
 
     from app.api.schemas import UsagerFilters
     from app.config import Settings
-    from app.domain.access import ANONYMOUS
+    from app.domain.access import SYSTEM
     from app.services.usagers import UsagerService
     from app.store.db import Database, create_engine
 
@@ -467,7 +467,7 @@ async def build_targets(dataset: Dataset, args: argparse.Namespace) -> Targets:
     searches: dict[str, list[Search]] = {"search": [], "search_dob": []}
     try:
         async with database.read() as read:
-            service = UsagerService(read, ANONYMOUS)
+            service = UsagerService(read, SYSTEM)
             for person in people:
                 q = f"{person['nom_naissance']} {person['premier_prenom']}"
                 for scenario, born in (("search", None), ("search_dob", person["date_naissance"])):
@@ -579,8 +579,26 @@ def server_specs(dataset: Dataset, args: argparse.Namespace, search_file: Path) 
     return [ours, floor]
 
 
+async def bench_token(database_url: str) -> str:
+    """A superuser API token for the benchmark (the floor ignores it)."""
+    from app.services.admin_jobs import ensure_account, issue_token
+    from app.store.db import Database, create_engine
+
+    database = Database(create_engine(database_url))
+    try:
+        await ensure_account(database, "bench", idnps=None, superuser=True, grants=[])
+        return (await issue_token(database, "bench", "bench", None, 1))[1]
+    finally:
+        await database.dispose()
+
+
+def _auth_headers() -> dict[str, str]:
+    value = os.environ.get("BENCH_AUTHORIZATION")
+    return {"Authorization": value} if value else {}
+
+
 def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(f"http://{HOST}:{port}{path}")
+    request = urllib.request.Request(f"http://{HOST}:{port}{path}", headers=_auth_headers())
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, dict(response.headers), response.read()
@@ -712,12 +730,14 @@ def loadgen_worker(port: int, paths_file: Path, duration: float, connections: in
     latencies: list[float] = []
     errors = Counter[str]()
 
+    auth = "".join(f"{k}: {v}\r\n" for k, v in _auth_headers().items())
+
     async def client(deadline: float) -> None:
         rng = random.Random()
         reader, writer = await asyncio.open_connection(HOST, port)
         try:
             while time.perf_counter() < deadline:
-                request = f"GET {rng.choice(paths)} HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode()
+                request = f"GET {rng.choice(paths)} HTTP/1.1\r\nHost: {HOST}:{port}\r\n{auth}\r\n".encode()
                 started = time.perf_counter()
                 writer.write(request)
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
@@ -1060,6 +1080,8 @@ def main(argv: list[str] | None = None) -> int:
     dataset = asyncio.run(prepare_database(args))
     if args.load_only:
         return 0
+    # Our service authenticates every request: an API token of a superuser, sent by every load generator.
+    os.environ["BENCH_AUTHORIZATION"] = f"Bearer {asyncio.run(bench_token(dataset.database_url))}"
     print(f"Sampling targets and capturing the search SQL of {args.queries:,} trait queries...")
     targets = asyncio.run(build_targets(dataset, args))
 

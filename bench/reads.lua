@@ -2,12 +2,17 @@
 -- wrk -t1 -c32 -d10s -s bench/reads.lua http://127.0.0.1:8101 -- paths.txt
 
 local paths = {}
+local headers = {}
 
 function init(args)
   for line in io.lines(args[1]) do
     if #line > 0 then
       paths[#paths + 1] = line
     end
+  end
+  local authorization = os.getenv("BENCH_AUTHORIZATION")
+  if authorization then
+    headers["Authorization"] = authorization
   end
   if #paths == 0 then
     error("no path in " .. args[1])
@@ -17,7 +22,7 @@ function init(args)
 end
 
 function request()
-  return wrk.format("GET", paths[math.random(#paths)])
+  return wrk.format("GET", paths[math.random(#paths)], headers)
 end
 
 function done(summary, latency, requests)

@@ -7,20 +7,25 @@ emptied after each test.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
+from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from app.config import Settings
+from app.domain.access import SYSTEM, Permission, Role
 from app.main import create_app
+from app.services.accounts import AccountService, MembershipSpec
 from app.store.db import Database, create_engine
 from app.store.migrate import upgrade_async
 from app.store.tables import metadata
@@ -89,17 +94,89 @@ async def clean_database(database: Database) -> AsyncIterator[Database]:
             await connection.execute(text(f"DELETE FROM {table.name}"))
 
 
-@pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url)
+TEST_DOCUMENT_KEY = base64.b64encode(b"k" * 32).decode()
 
 
 @pytest.fixture
-async def client(settings: Settings, clean_database: Database) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, database=clean_database)
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        data_dir=tmp_path,
+        secret_key=SecretStr("test-signing-key-" + "x" * 32),
+        document_keys={"test-1": SecretStr(TEST_DOCUMENT_KEY)},
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, clean_database: Database) -> FastAPI:
+    return create_app(settings, database=clean_database)
+
+
+async def issue_token(
+    database: Database,
+    username: str,
+    *,
+    superuser: bool = False,
+    memberships: list[MembershipSpec] | None = None,
+    permissions: list[Permission] | None = None,
+) -> str:
+    """An API token for a new account with these roles (a superuser when asked)."""
+    async with database.write() as connection:
+        accounts = AccountService(connection, SYSTEM)
+        view = await accounts.create(
+            username=username,
+            password=None,
+            idnps=None,
+            professional_id=None,
+            superuser=superuser,
+            memberships=memberships or [],
+        )
+        issued = await accounts.issue_token(account_id=view.account.id, name="tests", permissions=permissions, days=1)
+    return issued.token
+
+
+def http_client(app: FastAPI, token: str | None = None) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://dui.test") as http:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.AsyncClient(transport=transport, base_url="http://dui.test", headers=headers)
+
+
+@pytest.fixture
+async def client(app: FastAPI, clean_database: Database) -> AsyncIterator[httpx.AsyncClient]:
+    """A client authenticated as a superuser (every permission, every ESSMS)."""
+    token = await issue_token(clean_database, "test-admin", superuser=True)
+    async with http_client(app, token) as http:
         yield http
+
+
+@pytest.fixture
+async def anonymous_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with http_client(app) as http:
+        yield http
+
+
+ClientAs = Callable[..., Awaitable[httpx.AsyncClient]]
+
+
+@pytest.fixture
+async def client_as(app: FastAPI, clean_database: Database) -> AsyncIterator[ClientAs]:
+    """``await client_as(Role.SOIGNANT, essms_id, ...)``: a client whose account holds that role in those ESSMS."""
+    opened: list[httpx.AsyncClient] = []
+
+    async def make(
+        role: Role, *essms_ids: str | uuid.UUID, permissions: list[Permission] | None = None
+    ) -> httpx.AsyncClient:
+        memberships = [MembershipSpec(role, essms_id=uuid.UUID(str(e))) for e in essms_ids]
+        token = await issue_token(
+            clean_database, f"{role.value}-{uuid.uuid4().hex[:8]}", memberships=memberships, permissions=permissions
+        )
+        http = http_client(app, token)
+        opened.append(http)
+        return http
+
+    yield make
+    for http in opened:
+        await http.aclose()
 
 
 @pytest.fixture(scope="session")

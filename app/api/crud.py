@@ -12,6 +12,8 @@ from app.api import deps
 from app.api.deps import CurrentPrincipal, IfMatch, ReadConnection, WriteConnection
 from app.api.problems import responses
 from app.api.schemas import HistoryEntryBase, ListFilters
+from app.api.security import note_usagers, requires
+from app.domain.access import Permission
 from app.domain.errors import NotFound
 from app.services.resources import ResourceService
 from app.store.repository import HistoryEntry
@@ -37,11 +39,26 @@ def resource_router(
     create_model_: type[BaseModel],
     public: type[BaseModel],
     filters: type[ListFilters],
+    read_permission: Permission = Permission.USAGER_READ,
+    write_permission: Permission = Permission.USAGER_WRITE,
+    usager_data: bool = True,
     editable: bool = True,
 ) -> APIRouter:
     """The seven endpoints of ``service``'s resource under ``path`` (no PATCH, PUT, DELETE when not
-    ``editable``: records written once)."""
+    ``editable``: records written once).
+
+    By default a resource is usager data: reading needs ``usager:read``, writing ``usager:write``, and every
+    request writes one audit event naming the usagers it touched.
+    """
     router = APIRouter(prefix=path, tags=[tag])
+    reads = [requires(read_permission, usager_data=usager_data)]
+    writes = [requires(write_permission, usager_data=usager_data)]
+    usager_key = "id" if service.repository.resource_type == "usager" else "usager_id"
+
+    def touched(request: Request, bodies: list[str]) -> None:
+        if usager_data:
+            note_usagers(request, (orjson.loads(body).get(usager_key) for body in bodies))
+
     patch_schema = patch_model(name, create_model_)
     page_schema = create_model(f"{name}Page", items=(list[public], ...), next_cursor=(str | None, None))  # type: ignore[valid-type]
     history_schema = create_model(f"{name}Version", __base__=HistoryEntryBase, document=(public, ...))
@@ -58,6 +75,7 @@ def resource_router(
         status_code=201,
         summary=f"Create a {label}",
         operation_id=f"create_{label}",
+        dependencies=writes,
         response_model=public,
         responses=responses(400, 409, 413, 422),
     )
@@ -68,12 +86,14 @@ def resource_router(
         principal: CurrentPrincipal,
     ) -> Response:
         row = await service(connection, principal).create(data)
+        touched(request, [row.body])
         return one(row.body, row.version, 201, f"{request.url.path}/{row.id}")
 
     @router.get(
         "",
         summary=f"List {label} records",
         operation_id=f"list_{label}",
+        dependencies=reads,
         response_model=page_schema,
         responses=responses(400, 422),
     )
@@ -95,6 +115,7 @@ def resource_router(
             sort=sort,
             include_archived=chosen.include_archived,
         )
+        touched(request, [r.body for r in result.rows])
         next_cursor = deps.encode_cursor(result.next_cursor, sort) if result.next_cursor else None
         body = (
             b'{"items":['
@@ -112,13 +133,15 @@ def resource_router(
         "/{resource_id}",
         summary=f"Read a {label}",
         operation_id=f"read_{label}",
+        dependencies=reads,
         response_model=public,
         responses=responses(404, 422),
     )
-    async def read(request: Request, resource_id: uuid.UUID, principal: CurrentPrincipal) -> Response:
-        # The hottest route opens its connection itself: a generator dependency costs more than the SELECT.
-        async with deps.database(request).read() as connection:
-            row = await service(connection, principal).read(resource_id)
+    async def read(
+        request: Request, resource_id: uuid.UUID, connection: ReadConnection, principal: CurrentPrincipal
+    ) -> Response:
+        row = await service(connection, principal).read(resource_id)
+        touched(request, [row.body])
         return one(row.body, row.version)
 
     if editable:
@@ -127,10 +150,12 @@ def resource_router(
             "/{resource_id}",
             summary=f"Change some fields of a {label} (JSON merge patch)",
             operation_id=f"patch_{label}",
+            dependencies=writes,
             response_model=public,
             responses=responses(400, 404, 409, 410, 412, 413, 422, 428),
         )
         async def patch(
+            request: Request,
             resource_id: uuid.UUID,
             changes: Annotated[patch_schema, Body()],  # type: ignore[valid-type]
             version: IfMatch,
@@ -139,16 +164,19 @@ def resource_router(
         ) -> Response:
             document = cast(BaseModel, changes).model_dump(mode="json", exclude_unset=True)
             row = await service(connection, principal).patch(resource_id, version, document)
+            touched(request, [row.body])
             return one(row.body, row.version)
 
         @router.put(
             "/{resource_id}",
             summary=f"Replace a {label}",
             operation_id=f"replace_{label}",
+            dependencies=writes,
             response_model=public,
             responses=responses(400, 404, 409, 410, 412, 413, 422, 428),
         )
         async def replace(
+            request: Request,
             resource_id: uuid.UUID,
             data: Annotated[create_model_, Body()],  # type: ignore[valid-type]
             version: IfMatch,
@@ -156,40 +184,53 @@ def resource_router(
             principal: CurrentPrincipal,
         ) -> Response:
             row = await service(connection, principal).replace(resource_id, version, data)
+            touched(request, [row.body])
             return one(row.body, row.version)
 
         @router.delete(
             "/{resource_id}",
             summary=f"Archive a {label} (kept with its history, no hard delete)",
             operation_id=f"archive_{label}",
+            dependencies=writes,
             response_model=public,
             responses=responses(404, 410, 412, 428),
         )
         async def archive(
-            resource_id: uuid.UUID, version: IfMatch, connection: WriteConnection, principal: CurrentPrincipal
+            request: Request,
+            resource_id: uuid.UUID,
+            version: IfMatch,
+            connection: WriteConnection,
+            principal: CurrentPrincipal,
         ) -> Response:
             row = await service(connection, principal).archive(resource_id, version)
+            touched(request, [row.body])
             return one(row.body, row.version)
 
     @router.get(
         "/{resource_id}/history",
         summary=f"Every version of a {label}",
         operation_id=f"history_{label}",
+        dependencies=reads,
         response_model=list[history_schema],
         responses=responses(404, 422),
     )
-    async def history(resource_id: uuid.UUID, connection: ReadConnection, principal: CurrentPrincipal) -> Response:
+    async def history(
+        request: Request, resource_id: uuid.UUID, connection: ReadConnection, principal: CurrentPrincipal
+    ) -> Response:
         entries = await service(connection, principal).history(resource_id)
+        touched(request, [e.body for e in entries[-1:]])
         return Response(b"[" + b",".join(_entry(e) for e in entries) + b"]", media_type=JSON)
 
     @router.get(
         "/{resource_id}/history/{version}",
         summary=f"One past version of a {label}",
         operation_id=f"history_version_{label}",
+        dependencies=reads,
         response_model=history_schema,
         responses=responses(404, 422),
     )
     async def history_version(
+        request: Request,
         resource_id: uuid.UUID,
         version: Annotated[int, Path(ge=1)],
         connection: ReadConnection,
@@ -198,6 +239,7 @@ def resource_router(
         entries = await service(connection, principal).history(resource_id)
         for entry in entries:
             if entry.version == version:
+                touched(request, [entry.body])
                 return Response(_entry(entry), media_type=JSON, headers={"ETag": deps.etag(version)})
         raise NotFound(f"{label} {resource_id} has no version {version}")
 

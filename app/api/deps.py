@@ -13,8 +13,9 @@ import orjson
 from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.domain.access import ANONYMOUS, Principal
-from app.domain.errors import DomainError, FieldIssue, PreconditionFailed, PreconditionRequired
+from app.api.security import PRINCIPAL_KEY
+from app.domain.access import Principal
+from app.domain.errors import DomainError, FieldIssue, PreconditionFailed, PreconditionRequired, Unauthenticated
 from app.store.db import Database
 from app.store.repository import Keyset
 
@@ -34,10 +35,13 @@ async def read_unit(request: Request) -> AsyncIterator[AsyncConnection]:
         yield connection
 
 
-async def current_principal() -> Principal:
-    """The caller. Until authentication is wired in, every caller sees every ESSMS."""
+async def current_principal(request: Request) -> Principal:
+    """The caller, restricted to the ESSMS where it holds the route's permission (see app.api.security)."""
     # async: FastAPI runs a plain ``def`` dependency in a worker thread, a costly hop on every request.
-    return ANONYMOUS
+    principal = request.scope.get(PRINCIPAL_KEY)
+    if principal is None:
+        raise Unauthenticated("Send Authorization: Bearer <token>")
+    return principal  # type: ignore[no-any-return]
 
 
 WriteConnection = Annotated[AsyncConnection, Depends(write_unit, scope="function")]

@@ -10,17 +10,22 @@ from app.api.problems import problem_response
 class BodySizeLimit:
     """Refuse bodies above ``max_bytes`` with 413, whether or not Content-Length is announced."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, large: tuple[str, int] | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_bytes = max_bytes
+        # (path suffix, limit): identity-document scans are larger than JSON bodies.
+        self.large = large
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.default_bytes
+        if self.large is not None and scope.get("path", "").endswith(self.large[0]):
+            max_bytes = self.large[1]
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._refuse(scope, receive, send)
+            if name == b"content-length" and value.isdigit() and int(value) > max_bytes:
+                await self._refuse(scope, receive, send, max_bytes)
                 return
         received = 0
         too_large = False
@@ -30,7 +35,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     too_large = True
                     raise _TooLarge
             return message
@@ -38,15 +43,15 @@ class BodySizeLimit:
         try:
             await self.app(scope, limited_receive, send)
         except _TooLarge:
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, max_bytes)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, max_bytes: int) -> None:
         response = problem_response(
             None,
             status=413,
             code="payload-too-large",
             title="Request body too large",
-            detail=f"The limit is {self.max_bytes} bytes",
+            detail=f"The limit is {max_bytes} bytes",
         )
         await response(scope, receive, send)
 

@@ -122,7 +122,13 @@ async def _domain(request: Request, error: Exception) -> Response:
     assert isinstance(error, DomainError)
     code = getattr(error, "rule", None) or error.code
     return problem_response(
-        request, status=error.status, code=code, title=error.title, detail=error.message, issues=error.issues
+        request,
+        status=error.status,
+        code=code,
+        title=error.title,
+        detail=error.message,
+        issues=error.issues,
+        headers=getattr(error, "headers", None),
     )
 
 
@@ -159,6 +165,10 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the problem responses a route may give."""
     descriptions = {
         400: "Malformed request",
+        401: "Authentication required (Bearer token)",
+        403: "Not allowed for the caller's roles",
+        429: "Too many attempts",
+        502: "A national service could not be used",
         404: "Not found (or outside the caller's ESSMS)",
         409: "Conflict with a rule",
         410: "Archived",

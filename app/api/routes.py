@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from app.api import schemas
 from app.api.crud import resource_router
 from app.api.plans import plan_router
+from app.domain.access import Permission as P
 from app.domain.entourage import ContactInput, ProtectionMeasureInput
 from app.domain.evaluations import EvaluationInput
 from app.domain.identity import UsagerIdentityInput
@@ -24,12 +25,18 @@ from app.services.structures import EssmsService, OrganismeService
 from app.services.transmissions import TransmissionService
 from app.services.usagers import UsagerService
 
+# (read permission, write permission, usager data?)
+STRUCTURES = (P.STRUCTURE_READ, P.STRUCTURE_WRITE, False)
+USAGERS = (P.USAGER_READ, P.USAGER_WRITE, True)
+PROFESSIONALS = (P.PROFESSIONAL_READ, P.PROFESSIONAL_WRITE, False)
+PLANS = (P.USAGER_READ, P.PLAN_WRITE, True)
+
 
 def api_routers() -> list[APIRouter]:
-    """One router per resource, included side by side in the app (each level of nesting costs a match per request)."""
+    """One router per resource, each included in the app (the app's gate dependency applies to every route)."""
     # Before the standard /plans routes, so that /plans/reviews-due is not read as a plan id.
     routers: list[APIRouter] = [plan_router()]
-    for path, tag, name, service, body, public, filters in (
+    for path, tag, name, service, body, public, filters, permissions, editable in (
         (
             "/organismes",
             "structures",
@@ -38,10 +45,42 @@ def api_routers() -> list[APIRouter]:
             OrganismeInput,
             schemas.Organisme,
             schemas.OrganismeFilters,
+            STRUCTURES,
+            True,
         ),
-        ("/essms", "structures", "Essms", EssmsService, EssmsInput, schemas.Essms, schemas.EssmsFilters),
-        ("/usagers", "usagers", "Usager", UsagerService, UsagerIdentityInput, schemas.Usager, schemas.UsagerFilters),
-        ("/contacts", "entourage", "Contact", ContactService, ContactInput, schemas.Contact, schemas.ContactFilters),
+        (
+            "/essms",
+            "structures",
+            "Essms",
+            EssmsService,
+            EssmsInput,
+            schemas.Essms,
+            schemas.EssmsFilters,
+            STRUCTURES,
+            True,
+        ),
+        (
+            "/usagers",
+            "usagers",
+            "Usager",
+            UsagerService,
+            UsagerIdentityInput,
+            schemas.Usager,
+            schemas.UsagerFilters,
+            USAGERS,
+            True,
+        ),
+        (
+            "/contacts",
+            "entourage",
+            "Contact",
+            ContactService,
+            ContactInput,
+            schemas.Contact,
+            schemas.ContactFilters,
+            USAGERS,
+            True,
+        ),
         (
             "/protection-measures",
             "entourage",
@@ -50,8 +89,10 @@ def api_routers() -> list[APIRouter]:
             ProtectionMeasureInput,
             schemas.ProtectionMeasure,
             schemas.ProtectionMeasureFilters,
+            USAGERS,
+            True,
         ),
-        ("/stays", "stays", "Stay", StayService, StayInput, schemas.Stay, schemas.StayFilters),
+        ("/stays", "stays", "Stay", StayService, StayInput, schemas.Stay, schemas.StayFilters, USAGERS, True),
         (
             "/professionals",
             "professionals",
@@ -60,46 +101,47 @@ def api_routers() -> list[APIRouter]:
             ProfessionalInput,
             schemas.Professional,
             schemas.ProfessionalFilters,
+            PROFESSIONALS,
+            True,
+        ),
+        ("/plans", "plans", "Plan", PlanService, PlanInput, schemas.Plan, schemas.PlanFilters, PLANS, True),
+        (
+            "/evaluations",
+            "evaluations",
+            "Evaluation",
+            EvaluationService,
+            EvaluationInput,
+            schemas.Evaluation,
+            schemas.EvaluationFilters,
+            USAGERS,
+            True,
+        ),
+        # Transmissions are written once: no PATCH, PUT or DELETE (a correction is a new note).
+        (
+            "/transmissions",
+            "transmissions",
+            "Transmission",
+            TransmissionService,
+            TransmissionInput,
+            schemas.Transmission,
+            schemas.TransmissionFilters,
+            USAGERS,
+            False,
         ),
     ):
         routers.append(
             resource_router(
-                path=path, tag=tag, name=name, service=service, create_model_=body, public=public, filters=filters
+                path=path,
+                tag=tag,
+                name=name,
+                service=service,
+                create_model_=body,
+                public=public,
+                filters=filters,
+                read_permission=permissions[0],
+                write_permission=permissions[1],
+                usager_data=permissions[2],
+                editable=editable,
             )
         )
-    routers.append(
-        resource_router(
-            path="/plans",
-            tag="plans",
-            name="Plan",
-            service=PlanService,
-            create_model_=PlanInput,
-            public=schemas.Plan,
-            filters=schemas.PlanFilters,
-        )
-    )
-    routers.append(
-        resource_router(
-            path="/evaluations",
-            tag="evaluations",
-            name="Evaluation",
-            service=EvaluationService,
-            create_model_=EvaluationInput,
-            public=schemas.Evaluation,
-            filters=schemas.EvaluationFilters,
-        )
-    )
-    # Transmissions are written once: no PATCH, PUT or DELETE (a correction is a new note).
-    routers.append(
-        resource_router(
-            path="/transmissions",
-            tag="transmissions",
-            name="Transmission",
-            service=TransmissionService,
-            create_model_=TransmissionInput,
-            public=schemas.Transmission,
-            filters=schemas.TransmissionFilters,
-            editable=False,
-        )
-    )
     return routers

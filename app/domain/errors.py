@@ -92,3 +92,30 @@ class Issues:
     def raise_if_any(self, message: str = "Invalid input") -> None:
         if self.items:
             raise DomainError(message, issues=self.items)
+
+
+class Unauthenticated(DomainError):
+    """No credentials, or credentials that are not (or no longer) valid."""
+
+    code = "unauthenticated"
+    title = "Authentication required"
+    status = 401
+    headers = {"WWW-Authenticate": 'Bearer realm="dui"'}
+
+
+class Forbidden(DomainError):
+    """Authenticated, but the caller's roles do not allow this action."""
+
+    code = "forbidden"
+    title = "Not allowed for your roles"
+    status = 403
+
+
+class TooManyRequests(DomainError):
+    code = "rate-limited"
+    title = "Too many attempts"
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}

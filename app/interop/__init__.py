@@ -1,1 +1,1 @@
-"""National services and formats: one package per service."""
+"""National services and formats, one package each."""

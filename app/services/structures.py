@@ -8,8 +8,7 @@ from typing import Any
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.domain import structures
-from app.domain.access import Scope
-from app.domain.errors import RuleViolation
+from app.domain.errors import Forbidden, RuleViolation
 from app.domain.structures import EssmsInput, OrganismeInput
 from app.domain.text import sort_key
 from app.services.resources import ResourceService
@@ -27,6 +26,11 @@ class OrganismeService(ResourceService[OrganismeInput]):
 
     def conditions(self, filters: Any) -> list[ColumnElement[bool]]:
         return [self.repo.c.finess_ej == filters.finess_ej] if filters.finess_ej else []
+
+    async def check(self, record: OrganismeInput, current_id: uuid.UUID | None) -> None:
+        # A new organisme gestionnaire is outside every ESSMS: only an unrestricted administrator creates one.
+        if current_id is None and not self.principal.scope.unrestricted:
+            raise Forbidden("Only a platform administrator creates an organisme gestionnaire")
 
     def columns(self, record: OrganismeInput) -> dict[str, Any]:
         return {"finess_ej": record.finess_ej, "name_key": sort_key(record.raison_sociale)}
@@ -66,7 +70,8 @@ class EssmsService(ResourceService[EssmsInput]):
 
     async def check(self, record: EssmsInput, current_id: uuid.UUID | None) -> None:
         organismes = OrganismeRepository(self.connection)
-        if await organismes.get(record.organisme_id, Scope.everything()) is None:
+        # Structures are created inside an organisme the caller administers (it has one of its ESSMS).
+        if await organismes.get(record.organisme_id, self.principal.scope) is None:
             raise RuleViolation(
                 "organisme-exists", f"No organisme gestionnaire {record.organisme_id}", field="organisme_id"
             )

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -334,3 +335,147 @@ class UsagerDuplicateKey(SQLModel, table=True):
     __table_args__ = (Index("ix_usager_duplicate_key_key", "key", "usager_id"),)
     usager_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("usager.id", ondelete="CASCADE"), primary_key=True))
     key: str = Field(sa_type=String(300), nullable=False)
+
+
+# -- security -------------------------------------------------------------------------------------------
+
+
+class Account(SQLModel, table=True):
+    """A person or a batch job that signs in: local password, Pro Santé Connect (IDNPS), or API tokens."""
+
+    __tablename__ = "account"
+    __table_args__ = (
+        Index(
+            "uq_account_idnps",
+            "idnps",
+            unique=True,
+            sqlite_where=text("idnps IS NOT NULL"),
+            postgresql_where=text("idnps IS NOT NULL"),
+        ),
+    )
+    id: uuid.UUID = Field(sa_type=Uuid, primary_key=True)
+    username: str = Field(sa_type=String(100), nullable=False, unique=True)
+    password_hash: str | None = Field(default=None, sa_type=String(200), nullable=True)
+    idnps: str | None = Field(default=None, sa_type=String(20), nullable=True)
+    professional_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(Uuid, ForeignKey("professional.id"), nullable=True)
+    )
+    superuser: bool = Field(default=False, nullable=False)
+    created_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    disabled_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), nullable=True)
+
+
+class Membership(SQLModel, table=True):
+    """A role of an account in one ESSMS, or in every ESSMS of an organisme gestionnaire."""
+
+    __tablename__ = "membership"
+    id: uuid.UUID = Field(sa_type=Uuid, primary_key=True)
+    account_id: uuid.UUID = Field(
+        sa_column=Column(Uuid, ForeignKey("account.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    role: str = Field(sa_type=String(30), nullable=False)
+    essms_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid, ForeignKey("essms.id"), nullable=True))
+    organisme_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(Uuid, ForeignKey("organisme.id"), nullable=True)
+    )
+
+
+class ApiToken(SQLModel, table=True):
+    """A long-lived token for a staff application or a batch job; only its SHA-256 is stored."""
+
+    __tablename__ = "api_token"
+    id: uuid.UUID = Field(sa_type=Uuid, primary_key=True)
+    account_id: uuid.UUID = Field(
+        sa_column=Column(Uuid, ForeignKey("account.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    name: str = Field(sa_type=String(100), nullable=False)
+    secret_hash: str = Field(sa_type=String(64), nullable=False)
+    permissions: str | None = Field(default=None, sa_type=Text, nullable=True)
+    created_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), nullable=True)
+
+
+class RefreshToken(SQLModel, table=True):
+    """One use of a refresh token; a reused one revokes its whole family (stolen token detection)."""
+
+    __tablename__ = "refresh_token"
+    id: uuid.UUID = Field(sa_type=Uuid, primary_key=True)
+    account_id: uuid.UUID = Field(
+        sa_column=Column(Uuid, ForeignKey("account.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    family: uuid.UUID = Field(sa_type=Uuid, nullable=False, index=True)
+    secret_hash: str = Field(sa_type=String(64), nullable=False)
+    auth_method: str = Field(sa_type=String(20), nullable=False)
+    created_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    used_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), nullable=True)
+    revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), nullable=True)
+
+
+class OidcLogin(SQLModel, table=True):
+    """A Pro Santé Connect login in progress: the PKCE verifier and nonce stay on the server."""
+
+    __tablename__ = "oidc_login"
+    state: str = Field(sa_type=String(64), primary_key=True)
+    code_verifier: str = Field(sa_type=String(128), nullable=False)
+    nonce: str = Field(sa_type=String(64), nullable=False)
+    created_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+
+
+class AuditEventRow(SQLModel, table=True):
+    """The audit trail: append-only (an update trigger refuses changes), each row hash-chained to the previous."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_actor_id", "actor", "id"),)
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    )
+    recorded_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False, index=True)
+    actor: str = Field(sa_type=String(200), nullable=False)
+    actor_kind: str = Field(sa_type=String(20), nullable=False)
+    account_id: uuid.UUID | None = Field(default=None, sa_type=Uuid, nullable=True, index=True)
+    action: str = Field(sa_type=String(40), nullable=False)
+    operation: str = Field(sa_type=String(100), nullable=False)
+    outcome: int = Field(sa_type=Integer, nullable=False)
+    resource_type: str | None = Field(default=None, sa_type=String(40), nullable=True)
+    resource_id: str | None = Field(default=None, sa_type=String(64), nullable=True)
+    client_ip: str | None = Field(default=None, sa_type=String(64), nullable=True)
+    detail: str = Field(sa_type=Text, nullable=False)
+    usager_ids: str = Field(sa_type=Text, nullable=False)
+    prev_hash: str = Field(sa_type=String(64), nullable=False)
+    hash: str = Field(sa_type=String(64), nullable=False)
+
+
+class AuditEventUsager(SQLModel, table=True):
+    """Which usagers an audit event touched: answers "who accessed my record"."""
+
+    __tablename__ = "audit_event_usager"
+    __table_args__ = (Index("ix_audit_event_usager_usager_id", "usager_id", "event_id"),)
+    event_id: int = Field(
+        sa_column=Column(
+            BigInteger().with_variant(Integer, "sqlite"),
+            ForeignKey("audit_event.id", ondelete="CASCADE"),
+            primary_key=True,
+        )
+    )
+    usager_id: uuid.UUID = Field(sa_type=Uuid, primary_key=True)
+
+
+class IdentityDocument(SQLModel, table=True):
+    """The scan of a usager's identity document, encrypted with AES-GCM (INS 52: encrypted, purged after 5 years)."""
+
+    __tablename__ = "identity_document"
+    id: uuid.UUID = Field(sa_type=Uuid, primary_key=True)
+    usager_id: uuid.UUID = Field(
+        sa_column=Column(Uuid, ForeignKey("usager.id", ondelete="CASCADE"), nullable=False, unique=True)
+    )
+    kind: str = Field(sa_type=String(40), nullable=False)
+    content_type: str = Field(sa_type=String(100), nullable=False)
+    size: int = Field(sa_type=Integer, nullable=False)
+    key_id: str = Field(sa_type=String(40), nullable=False, index=True)
+    nonce: bytes = Field(sa_type=LargeBinary, nullable=False)
+    ciphertext: bytes = Field(sa_type=LargeBinary, nullable=False)
+    uploaded_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    uploaded_by: str = Field(sa_type=String(200), nullable=False)

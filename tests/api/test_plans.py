@@ -94,7 +94,7 @@ async def test_life_cycle_with_a_revision_end_to_end(client: httpx.AsyncClient) 
     validated = await _post(client, f"/plans/{draft['id']}/validate", agreed.json())
     assert validated.status_code == 200, validated.text
     assert validated.json()["status"] == "validated" and validated.json()["statut_tddui"] == "ENCOURS"
-    assert validated.json()["validated_by"] == "anonymous"
+    assert validated.json()["validated_by"] == "test-admin"
 
     frozen = await client.patch(f"/plans/{draft['id']}", json={"titre": "Autre"}, headers=if_match(validated))
     assert frozen.status_code == 409 and frozen.json()["errors"][0]["rule"] == "plan-version-immutable"

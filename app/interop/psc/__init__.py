@@ -1,0 +1,1 @@
+"""Pro Santé Connect: OpenID Connect login of health and social professionals (e-CPS / CPS)."""

@@ -1,0 +1,207 @@
+"""Two organismes, each with an ESSMS and its usagers, and a way to build a request for any route of the table."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from app.api.security import RouteInfo
+from app.domain.access import ROLE_PERMISSIONS, Role
+from tests import factories
+
+OWN, OTHER = "own", "other"
+
+
+@dataclass
+class Side:
+    organisme: dict[str, Any]
+    essms: dict[str, Any]
+    usager: dict[str, Any]
+    spare_essms: dict[str, Any] | None = None
+    spare_organisme: dict[str, Any] | None = None
+
+
+@dataclass
+class Call:
+    method: str
+    url: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    hidden: list[str] = field(default_factory=list)  # ids that must never appear in the answer
+
+
+async def side(admin: httpx.AsyncClient, name: str) -> Side:
+    organisme = await factories.organisme(admin, raison_sociale=f"Association {name}")
+    essms = await factories.essms(admin, organisme["id"], nom=f"EHPAD {name}")
+    usager = await factories.usager(admin, essms_id=essms["id"])
+    return Side(organisme, essms, usager)
+
+
+class World:
+    """Builds, for a route and a side (own / other ESSMS of the caller), a request that would succeed for an
+    unrestricted caller; fresh targets are created through the superuser client so that writes never collide."""
+
+    def __init__(self, admin: httpx.AsyncClient, own: Side, other: Side) -> None:
+        self.admin = admin
+        self.sides = {OWN: own, OTHER: other}
+
+    # -- fresh records -------------------------------------------------------------------------------
+    async def fresh(self, prefix: str, where: Side) -> dict[str, Any]:
+        essms_id = where.essms["id"]
+        if prefix == "organismes":
+            return where.organisme
+        if prefix == "essms":
+            return where.spare_essms or where.essms
+        if prefix == "usagers":
+            return await factories.usager(self.admin, essms_id=essms_id)
+        if prefix == "contacts":
+            return await factories.created(await self.admin.post("/contacts", json=self.body(prefix, where)))
+        if prefix == "protection-measures":
+            body = await self.create_body(prefix, where)
+            return await factories.created(await self.admin.post("/protection-measures", json=body))
+        if prefix == "stays":
+            fresh_usager = await factories.usager(self.admin, essms_id=essms_id)
+            return await factories.created(await factories.stay(self.admin, fresh_usager["id"], essms_id))
+        if prefix == "professionals":
+            return await factories.created(await self.admin.post("/professionals", json=self.body(prefix, where)))
+        raise KeyError(prefix)
+
+    def body(self, prefix: str, where: Side) -> dict[str, Any]:
+        essms_id, usager_id = where.essms["id"], where.usager["id"]
+        return {
+            "organismes": {"finess_ej": factories.finess(), "raison_sociale": "Association nouvelle"},
+            "essms": {
+                "finess_et": factories.finess(),
+                "organisme_id": where.organisme["id"],
+                "nom": "SSIAD nouveau",
+                "categorie": "354",
+                "types_activite": ["16"],
+            },
+            "usagers": {
+                "nom_naissance": "DURAND",
+                "premier_prenom": "Paul",
+                "sexe": "M",
+                "date_naissance": "1938-05-02",
+                "essms_id": essms_id,
+            },
+            "contacts": {"usager_id": usager_id, "nom": "DURAND", "prenom": "Marc", "roles": ["ECON"]},
+            "protection-measures": {
+                "usager_id": usager_id,
+                "nature": "TUTELLE",
+                "date_debut": "2022-05-10",
+                "portee": "biens_et_personne",
+                "jugement": {"tribunal": "Tribunal judiciaire de Lyon", "date": "2022-05-02"},
+            },
+            "stays": {"usager_id": usager_id, "essms_id": essms_id, "date_entree": "2024-01-15"},
+            "professionals": {
+                "identifiant_local": f"LOC-{uuid.uuid4().hex[:8]}",
+                "nom": "PETIT",
+                "prenom": "Anne",
+                "profession": "G15_10",
+                "affectations": [{"essms_id": essms_id}],
+            },
+        }[prefix]
+
+    async def create_body(self, prefix: str, where: Side) -> dict[str, Any]:
+        if prefix in {"stays", "protection-measures"}:  # one open stay / measure of a nature: a new usager each time
+            fresh_usager = await factories.usager(self.admin, essms_id=where.essms["id"])
+            return {**self.body(prefix, where), "usager_id": fresh_usager["id"]}
+        return self.body(prefix, where)
+
+    # -- the request ---------------------------------------------------------------------------------
+    async def call(self, route: RouteInfo, method: str, side_name: str) -> Call | None:
+        """A request for ``route`` on ``side_name``; ``None`` when the world does not know the route."""
+        where = self.sides[side_name]
+        other = self.sides[OTHER if side_name == OWN else OWN]
+        path = route.path
+        prefix = path.strip("/").split("/")[0]
+        params = route.params
+        if path.endswith("/identity-document"):
+            usager = await factories.usager(self.admin, essms_id=where.essms["id"])
+            url = f"/usagers/{usager['id']}/identity-document"
+            if method != "PUT":
+                stored = await self.admin.put(
+                    url, content=b"%PDF-1.4 scan", headers={"Content-Type": "application/pdf"}
+                )
+                assert stored.status_code == 200, stored.text
+            return Call(method, url, {"content": b"%PDF-1.4 scan", "headers": {"Content-Type": "application/pdf"}})
+        if path == "/usagers/{usager_id}/audit":
+            return Call(method, f"/usagers/{where.usager['id']}/audit")
+        if path == "/auth/me":
+            return Call(method, path)
+        if path == "/audit/events":
+            return Call(method, "/audit/events", {"params": {"usager_id": where.usager["id"]}})
+        if prefix in {"accounts", "api-tokens"}:
+            return await self._admin_call(route, method, where)
+        if prefix not in {
+            "organismes",
+            "essms",
+            "usagers",
+            "contacts",
+            "protection-measures",
+            "stays",
+            "professionals",
+        }:
+            return None
+        if not params:
+            if method == "POST":
+                return Call(method, path, {"json": await self.create_body(prefix, where)})
+            hidden = [other.usager["id"], other.essms["id"]] if prefix in {"usagers", "essms"} else []
+            return Call(method, path, hidden=hidden)
+        target = await self.fresh(prefix, where)
+        if method == "DELETE" and prefix in {"organismes", "essms"}:
+            target = await self._spare(prefix, where)
+        url = path.replace("{resource_id}", target["id"]).replace("{version}", "1")
+        current = (await self.admin.get(url.split("/history")[0])).json()
+        headers = factories.if_match(current)
+        if method == "PATCH":
+            return Call(method, url, {"json": {}, "headers": headers})
+        if method == "PUT":
+            body = {k: v for k, v in current.items() if k in self.body(prefix, where)}
+            return Call(method, url, {"json": body or self.body(prefix, where), "headers": headers})
+        if method == "DELETE":
+            return Call(method, url, {"headers": headers})
+        return Call(method, url, hidden=[])
+
+    async def _spare(self, prefix: str, where: Side) -> dict[str, Any]:
+        """Archiving a structure: a spare one in the same organisme, known to the caller's memberships."""
+        # The other side has none: its structures must be refused anyway.
+        if prefix == "essms":
+            return where.spare_essms or where.essms
+        return where.spare_organisme or where.organisme
+
+    async def _admin_call(self, route: RouteInfo, method: str, where: Side) -> Call:
+        path = route.path
+        username = f"user-{uuid.uuid4().hex[:8]}"
+        membership = [{"role": "lecture", "essms_id": where.essms["id"]}]
+        if path == "/accounts" and method == "POST":
+            return Call(method, path, {"json": {"username": username, "memberships": membership}})
+        if path == "/accounts" or (path == "/api-tokens" and method == "GET"):
+            return Call(method, path)
+        account = (await self.admin.post("/accounts", json={"username": username, "memberships": membership})).json()
+        if path == "/api-tokens":
+            return Call(method, path, {"json": {"name": "batch", "account_id": account["id"]}})
+        if path == "/accounts/{account_id}":
+            url = f"/accounts/{account['id']}"
+            return Call(method, url, {"json": {"disabled": False}} if method == "PATCH" else {})
+        token = (await self.admin.post("/api-tokens", json={"name": "batch", "account_id": account["id"]})).json()
+        return Call(method, path.replace("{token_id}", token["id"]))
+
+
+def generic_call(route: RouteInfo) -> Call:
+    """A request for a route the world has no sample for (e.g. added by another package): unknown ids, empty body."""
+    url = route.path
+    for name in route.params:
+        url = url.replace("{" + name + "}", "1" if name == "version" else "01a23399-0000-7000-8000-000000000000")
+    body = {"json": {}} if route.method in {"POST", "PUT", "PATCH"} else {}
+    return Call(route.method, url, {**body, "headers": {"If-Match": '"1"'}})
+
+
+def allowed(role: Role, route: RouteInfo) -> bool:
+    requirement = route.requirement
+    assert requirement is not None
+    if requirement.permission is None:  # any authenticated caller
+        return True
+    return requirement.permission in ROLE_PERMISSIONS[role]
