@@ -108,8 +108,12 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings, clean_database: Database) -> FastAPI:
-    return create_app(settings, database=clean_database)
+async def app(settings: Settings, clean_database: Database) -> AsyncIterator[FastAPI]:
+    application = create_app(settings, database=clean_database)
+    yield application
+    # The ASGI transport runs no lifespan: close what the app opened lazily (the INSi client's pool).
+    if getattr(application.state, "insi_client", None) is not None:
+        await application.state.insi_client.aclose()
 
 
 async def issue_token(

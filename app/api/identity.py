@@ -15,7 +15,9 @@ from app.api import deps
 from app.api.deps import CurrentPrincipal, IfMatch, ReadConnection
 from app.api.problems import responses
 from app.api.schemas import Usager
+from app.api.security import authenticated, requires
 from app.domain import ins as ins_rules
+from app.domain.access import Permission as P
 from app.domain.errors import DomainError, FieldIssue
 from app.domain.identity import IdentityStatus, TypedIns, outgoing_identity
 from app.interop.insi.client import InsiClient
@@ -205,6 +207,7 @@ def _bad_cursor() -> DomainError:
 # -- routes --------------------------------------------------------------------------------------------
 @router.get(
     "/ins/check",
+    dependencies=[authenticated()],
     summary="Check a typed INS: format, key (2A/2B), OID",
     operation_id="check_ins",
     response_model=InsCheck,
@@ -219,6 +222,7 @@ async def check_ins(
 
 @router.post(
     "/usagers/{usager_id}/insi/search",
+    dependencies=[requires(P.INSI_CALL, usager_data=True)],
     summary="Retrieve the INS through INSi with the usager's traits",
     description="One call per birth first name, then the full list, then with the birth place; stops at CR 00. "
     "A CR 00 answer fills the INS traits and the INS (RNIV rule 6) unless RNIV rules 11-12 refuse it (422). "
@@ -233,6 +237,7 @@ async def insi_search(usager_id: uuid.UUID, version: IfMatch, flow: Workflow) ->
 
 @router.post(
     "/usagers/{usager_id}/insi/verify",
+    dependencies=[requires(P.INSI_CALL, usager_data=True)],
     summary="Verify the stored INS and traits through INSi, field by field",
     description="Identical: the check is recorded (and a received INS becomes verified here, RNIV rule 30). "
     "Different: nothing changes and the differences are listed.",
@@ -246,6 +251,7 @@ async def insi_verify(usager_id: uuid.UUID, version: IfMatch, flow: Workflow) ->
 
 @router.post(
     "/usagers/{usager_id}/ins/received",
+    dependencies=[requires(P.USAGER_WRITE, usager_data=True)],
     summary="Record an INS received from another identification domain (to be re-qualified, rule 30)",
     operation_id="receive_ins",
     response_model=Usager,
@@ -260,6 +266,7 @@ async def receive_ins(
 
 @router.get(
     "/usagers/{usager_id}/proofs",
+    dependencies=[requires(P.USAGER_READ, usager_data=True)],
     summary="Identity proofs recorded for a usager",
     operation_id="list_identity_proofs",
     response_model=list[Proof],
@@ -271,6 +278,7 @@ async def list_proofs(usager_id: uuid.UUID, flow: Journals) -> Response:
 
 @router.post(
     "/usagers/{usager_id}/proofs",
+    dependencies=[requires(P.USAGER_WRITE, usager_data=True)],
     status_code=201,
     summary="Record an identity proof seen by staff (RNIV rule 19)",
     description="The proof type's confidence level comes from the configuration; a high-trust proof validates "
@@ -289,6 +297,7 @@ async def record_proof(
 
 @router.delete(
     "/usagers/{usager_id}/proofs/{proof_id}",
+    dependencies=[requires(P.USAGER_WRITE, usager_data=True)],
     summary="Withdraw a proof recorded by mistake (kept, dated)",
     operation_id="withdraw_identity_proof",
     response_model=Usager,
@@ -301,6 +310,7 @@ async def withdraw_proof(usager_id: uuid.UUID, proof_id: uuid.UUID, version: IfM
 
 @router.get(
     "/usagers/{usager_id}/shareable-identity",
+    dependencies=[requires(P.USAGER_READ, usager_data=True)],
     summary="The identity an output may carry (INS only when qualified, RNIV rule 28)",
     operation_id="shareable_identity",
     response_model=ShareableIdentity,
@@ -315,6 +325,7 @@ async def shareable_identity(
 
 @router.get(
     "/identity-traces",
+    dependencies=[requires(P.AUDIT_READ, usager_data=True)],
     summary="Journal of accesses to and changes of identities (RNIV rule 16), per usager and period",
     operation_id="list_identity_traces",
     response_model=IdentityTracePage,
@@ -334,6 +345,7 @@ async def identity_traces(query: Annotated[JournalQuery, Query()], flow: Journal
 
 @router.get(
     "/insi-calls",
+    dependencies=[requires(P.AUDIT_READ, usager_data=True)],
     summary="Journal of INSi calls (RNIV rules 37, 39, 48): traits sent, CR, identity returned",
     operation_id="list_insi_calls",
     response_model=InsiCallPage,
@@ -353,6 +365,7 @@ async def insi_calls(query: Annotated[JournalQuery, Query()], flow: Journals) ->
 
 @router.get(
     "/identitovigilance/duplicates",
+    dependencies=[requires(P.IDENTITY_MERGE, usager_data=True)],
     summary="Potential duplicates: active usagers sharing normalised traits (different INS: homonyms)",
     operation_id="list_potential_duplicates",
     response_model=list[DuplicateGroup],
@@ -364,6 +377,7 @@ async def duplicates(flow: Journals, limit: Annotated[int, Query(ge=1, le=500)] 
 
 @router.post(
     "/usagers/{usager_id}/merge",
+    dependencies=[requires(P.IDENTITY_MERGE, usager_data=True)],
     summary="Merge this duplicate into another record (stays, contacts, measures, proofs move; history kept)",
     description="If-Match names the version of the duplicate; into_version that of the record kept.",
     operation_id="merge_usager",

@@ -14,6 +14,8 @@ from app.api import deps
 from app.api.deps import CurrentPrincipal, IfMatch, ReadConnection, WriteConnection
 from app.api.problems import responses
 from app.api.schemas import CloseRequest, Plan, ReviewDueFilters, ReviewDuePage
+from app.api.security import requires
+from app.domain.access import Permission as P
 from app.domain.plans import Accord, Bilan
 from app.services.plans import PlanService, validate_plan
 from app.store.repository import StoredRow
@@ -34,6 +36,7 @@ def plan_router() -> APIRouter:
 
     @router.get(
         "/reviews-due",
+        dependencies=[requires(P.USAGER_READ, usager_data=True)],
         summary="Plans in force whose review is overdue or due soon",
         operation_id="plan_reviews_due",
         response_model=ReviewDuePage,
@@ -80,6 +83,7 @@ def plan_router() -> APIRouter:
 
     @router.get(
         "/{plan_id}/versions",
+        dependencies=[requires(P.USAGER_READ, usager_data=True)],
         summary="Every version of the plan this version belongs to, oldest first",
         operation_id="plan_versions",
         response_model=list[Plan],
@@ -91,6 +95,7 @@ def plan_router() -> APIRouter:
 
     @router.post(
         "/{plan_id}/submit",
+        dependencies=[requires(P.PLAN_WRITE, usager_data=True)],
         summary="Submit a draft for agreement and validation",
         operation_id="plan_submit",
         response_model=Plan,
@@ -103,6 +108,7 @@ def plan_router() -> APIRouter:
 
     @router.post(
         "/{plan_id}/return-to-draft",
+        dependencies=[requires(P.PLAN_WRITE, usager_data=True)],
         summary="Send a submitted plan back to draft for changes",
         operation_id="plan_return_to_draft",
         response_model=Plan,
@@ -115,6 +121,7 @@ def plan_router() -> APIRouter:
 
     @router.post(
         "/{plan_id}/validate",
+        dependencies=[requires(P.PLAN_VALIDATE, usager_data=True)],
         summary="Validate a submitted plan (needs an agreement of the establishment); a revision supersedes "
         "the version it revises",
         operation_id="plan_validate",
@@ -128,6 +135,7 @@ def plan_router() -> APIRouter:
 
     @router.post(
         "/{plan_id}/start",
+        dependencies=[requires(P.PLAN_WRITE, usager_data=True)],
         summary="Start the implementation of a validated plan",
         operation_id="plan_start",
         response_model=Plan,
@@ -140,6 +148,7 @@ def plan_router() -> APIRouter:
 
     @router.post(
         "/{plan_id}/close",
+        dependencies=[requires(P.PLAN_WRITE, usager_data=True)],
         summary="Close a plan in force",
         operation_id="plan_close",
         response_model=Plan,
@@ -157,6 +166,7 @@ def plan_router() -> APIRouter:
 
     @router.post(
         "/{plan_id}/revise",
+        dependencies=[requires(P.PLAN_WRITE, usager_data=True)],
         status_code=201,
         summary="Start a revision: a new draft version with this version's content, linked to it",
         operation_id="plan_revise",
@@ -171,6 +181,7 @@ def plan_router() -> APIRouter:
 
     @router.post(
         "/{plan_id}/accords",
+        dependencies=[requires(P.PLAN_WRITE, usager_data=True)],
         summary="Record an agreement (usager, representative or establishment) to a draft or submitted plan",
         operation_id="plan_add_accord",
         response_model=Plan,
@@ -187,6 +198,7 @@ def plan_router() -> APIRouter:
 
     @router.post(
         "/{plan_id}/bilans",
+        dependencies=[requires(P.PLAN_WRITE, usager_data=True)],
         summary="Record a review (bilan) of the plan in force; sets the next review date",
         operation_id="plan_add_review",
         response_model=Plan,

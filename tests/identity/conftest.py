@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from app.config import Settings
-from app.main import create_app
 from app.sandbox.insi import InsiSandbox
 from app.sandbox.pki import Pki, make_pki
-from app.store.db import Database
 
 
 @pytest.fixture(scope="session")
@@ -53,14 +50,3 @@ def insi_settings(database_url: str, pki: Pki, url: str, tmp: Path) -> Settings:
 @pytest.fixture
 def settings(database_url: str, insi_pki: Pki, insi_sandbox: InsiSandbox, tmp_path: Path) -> Settings:
     return insi_settings(database_url, insi_pki, insi_sandbox.url, tmp_path)
-
-
-@pytest.fixture
-async def client(settings: Settings, clean_database: Database) -> AsyncIterator[httpx.AsyncClient]:
-    """The API client of the foundation's tests; the app's INSi client is closed afterwards."""
-    app = create_app(settings, database=clean_database)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://dui.test") as http:
-        yield http
-    if getattr(app.state, "insi_client", None) is not None:
-        await app.state.insi_client.aclose()

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("backend")
 def _extra() -> APIRouter:
     router = APIRouter()
 
-    @router.get("/plans/{usager_id}", dependencies=[requires(Permission.PLAN_WRITE, usager_data=True)])
+    @router.get("/care-notes/{usager_id}", dependencies=[requires(Permission.PLAN_WRITE, usager_data=True)])
     async def read_plan(usager_id: uuid.UUID, principal: CurrentPrincipal) -> dict[str, str]:
         return {"usager_id": str(usager_id), "by": principal.actor}
 
@@ -45,10 +45,10 @@ async def test_a_new_router_is_guarded_and_audited(
     lecture, soignant = await client_as(Role.LECTURE, home["id"]), await client_as(Role.SOIGNANT, home["id"])
     usager_id = str(uuid.uuid4())
     async with http_client(app) as anonymous:
-        assert (await anonymous.get(f"/plans/{usager_id}")).status_code == 401
+        assert (await anonymous.get(f"/care-notes/{usager_id}")).status_code == 401
         assert (await anonymous.get("/exports/everything")).status_code == 401
-    assert (await lecture.get(f"/plans/{usager_id}")).status_code == 403
-    assert (await soignant.get(f"/plans/{usager_id}")).status_code == 200
+    assert (await lecture.get(f"/care-notes/{usager_id}")).status_code == 403
+    assert (await soignant.get(f"/care-notes/{usager_id}")).status_code == 200
     assert (await soignant.get("/exports/everything")).status_code == 403  # declares nothing: superusers only
     assert (await client.get("/exports/everything")).json() == {"by": "test-admin"}
     async with clean_database.read() as connection:

@@ -145,6 +145,8 @@ class World:
             "professionals",
         }:
             return None
+        if set(params) - {"resource_id", "version"}:  # a route of its own package (e.g. /usagers/{usager_id}/proofs)
+            return None
         if not params:
             if method == "POST":
                 return Call(method, path, {"json": await self.create_body(prefix, where)})
