@@ -74,5 +74,26 @@ def demo(
     serve(host, port, 1)
 
 
+cda = typer.Typer(help="CI-SIS CDA documents: validate and generate.", no_args_is_help=True)
+cli.add_typer(cda, name="cda")
+
+
+@cda.command("validate")
+def cda_validate(
+    files: Annotated[list[Path], typer.Argument(help="CDA XML files", exists=True, dir_okay=False)],
+) -> None:
+    """Run the ANS XSD and schematrons on each file; exit 1 when one is invalid."""
+    from app.interop.cda import shared_validator
+
+    validator = shared_validator(get_settings().resolved_cda_cache_dir())
+    failed = 0
+    for path in files:
+        report = validator.validate(path.read_bytes())
+        typer.echo(report.render(str(path)))
+        failed += not report.valid
+    if failed:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     cli()

@@ -39,6 +39,16 @@ class Settings(BaseSettings):
 
     rpps_luhn_check: bool = Field(True, description="Check the Luhn key of RPPS numbers (INFERRED rule).")
 
+    cda_cache_dir: Path | None = Field(
+        None, description="Compiled ANS schematrons (XSLT), keyed by a hash of their inputs; default data_dir/cda-cache."
+    )
+    cda_warm_on_start: bool = Field(True, description="Compile and load the CDA validators when the service starts.")
+    software_name: str = Field("DUI backend", description="Name of the software, author of documents it signs as device.")
+
+    def resolved_cda_cache_dir(self) -> Path:
+        """Where compiled schematrons are cached (outside the source tree)."""
+        return self.cda_cache_dir or self.data_dir / "cda-cache"
+
     def apply_domain_tunables(self) -> None:
         """Hand the UNVERIFIED rule details to the domain."""
         from app.domain import tunables

@@ -20,6 +20,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from app.config import Settings
+from app.interop.cda import shared_validator
+from app.interop.cda.validation import CdaValidator
 from app.main import create_app
 from app.store.db import Database, create_engine
 from app.store.migrate import upgrade_async
@@ -108,3 +110,9 @@ def shared_specs() -> Iterator[Path]:
     if not path.is_dir():
         pytest.skip("the shared reference folder is not beside the project")
     yield path
+
+
+@pytest.fixture(scope="session")
+def cda_validator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CdaValidator]:
+    """One validator per test session; its schematrons are compiled once, into a temporary cache."""
+    yield shared_validator(tmp_path_factory.mktemp("cda-cache"))
