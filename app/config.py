@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     page_size_default: int = Field(50, ge=1, le=500)
     page_size_max: int = Field(500, ge=1)
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest JSON request body accepted.")
+    max_document_bytes: int = Field(
+        20_971_520, ge=1024, description="Largest body on document routes (embedded PDF, received CDA)."
+    )
 
     # UNVERIFIED: how the FINESS check key treats the Corsican departments 2A/2B is not in the public
     # sources we have; these digits replace the letters before the Luhn check.
@@ -40,10 +43,13 @@ class Settings(BaseSettings):
     rpps_luhn_check: bool = Field(True, description="Check the Luhn key of RPPS numbers (INFERRED rule).")
 
     cda_cache_dir: Path | None = Field(
-        None, description="Compiled ANS schematrons (XSLT), keyed by a hash of their inputs; default data_dir/cda-cache."
+        None,
+        description="Compiled ANS schematrons (XSLT), keyed by a hash of their inputs; default data_dir/cda-cache.",
     )
     cda_warm_on_start: bool = Field(True, description="Compile and load the CDA validators when the service starts.")
-    software_name: str = Field("DUI backend", description="Name of the software, author of documents it signs as device.")
+    software_name: str = Field(
+        "DUI backend", description="Name of the software, author of documents it signs as device."
+    )
 
     def resolved_cda_cache_dir(self) -> Path:
         """Where compiled schematrons are cached (outside the source tree)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,6 +16,7 @@ from app.api import problems
 from app.api.middleware import BodySizeLimit
 from app.api.routes import api_router
 from app.config import Settings, get_settings
+from app.interop.cda import shared_validator
 from app.store.db import Database, create_engine
 
 API_VERSION = "0.1.0"
@@ -35,6 +37,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         app.state.database = database or Database(
             create_engine(settings.resolved_database_url(), pool_size=settings.db_pool_size, echo=settings.db_echo)
         )
+        if settings.cda_warm_on_start:
+            # Compile and load the ANS schematrons once per process, off the event loop.
+            validator = shared_validator(settings.resolved_cda_cache_dir())
+            app.state.cda_validator = validator
+            threading.Thread(target=validator.warm, name="cda-warm", daemon=True).start()
         try:
             yield
         finally:
@@ -62,7 +69,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             await connection.exec_driver_sql("SELECT 1")
         return {"status": "ok", "database": app.state.database.dialect}
 
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, document_max_bytes=settings.max_document_bytes)
     app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]
     return app
 

@@ -91,9 +91,14 @@ async def clean_database(database: Database) -> AsyncIterator[Database]:
             await connection.execute(text(f"DELETE FROM {table.name}"))
 
 
+@pytest.fixture(scope="session")
+def cda_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cda-cache")
+
+
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url)
+def settings(database_url: str, cda_cache_dir: Path) -> Settings:
+    return Settings(database_url=database_url, cda_cache_dir=cda_cache_dir, cda_warm_on_start=False)
 
 
 @pytest.fixture
@@ -113,6 +118,6 @@ def shared_specs() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def cda_validator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CdaValidator]:
+def cda_validator(cda_cache_dir: Path) -> Iterator[CdaValidator]:
     """One validator per test session; its schematrons are compiled once, into a temporary cache."""
-    yield shared_validator(tmp_path_factory.mktemp("cda-cache"))
+    yield shared_validator(cda_cache_dir)

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from app.api import schemas
 from app.api.crud import resource_router
+from app.api.documents import documents_router
 from app.domain.entourage import ContactInput, ProtectionMeasureInput
 from app.domain.identity import UsagerIdentityInput
 from app.domain.professionals import ProfessionalInput
@@ -58,4 +59,5 @@ def api_router() -> APIRouter:
                 path=path, tag=tag, name=name, service=service, create_model_=body, public=public, filters=filters
             )
         )
+    router.include_router(documents_router())
     return router

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import Field
@@ -72,11 +72,16 @@ class DocumentRequest(DomainModel):
         None, description="JDV_J66 type of an N1 document (ignored for structured volets)"
     )
     title: ShortText | None = Field(None, description="Title (defaults to the type's display name)")
-    essms_id: UUID = Field(description="The ESSMS custodian of the document")
-    professional_id: UUID = Field(description="Responsible professional (legal authenticator)")
-    author_is_software: bool = Field(False, description="Author is the DUI software (device) instead of the professional")
+    essms_id: UUID | None = Field(None, description="The ESSMS custodian (default: the usager's first ESSMS)")
+    professional_id: UUID | None = Field(
+        None, description="Responsible professional, legal authenticator (default: one working in the ESSMS)"
+    )
+    author_is_software: bool = Field(
+        False, description="Author is the DUI software (device) instead of the professional"
+    )
     pdf_base64: str | None = Field(None, description="An uploaded PDF/A (base64), for N1 documents")
     replaces: UUID | None = Field(None, description="Document this one replaces (same setId, next version, RPLC)")
+    data: dict[str, Any] | None = Field(None, description="Volet data read by structured volets (DLU, FLUDT)")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from app.domain.documents import DocumentKind, VersionChain
 from app.domain.identity import UsagerRecord
 from app.domain.stays import StayInput
 from app.interop.cda.header import DocumentHeader, Essms, Professional, clinical_document
+from app.interop.cda.pdfa import Block
 from app.interop.cda.volets import VoletInput, volet_for
 
 
@@ -21,6 +22,7 @@ class GeneratedDocument:
     header: DocumentHeader
     xml: bytes
     pdf: bytes
+    blocks: list[Block]
 
 
 def build_document(
@@ -63,10 +65,14 @@ def build_document(
     )
     data = data or {}
     header = DocumentHeader(
-        **{**draft.__dict__, "informants": volet.informants(draft, data), "participants": volet.participants(draft, data)}
+        **{
+            **draft.__dict__,
+            "informants": volet.informants(draft, data),
+            "participants": volet.participants(draft, data),
+        }
     )
     built = volet.build(VoletInput(header=header, data=data, pdf=pdf))
     document = clinical_document(header)
     document.append(built.body)
     xml = etree.tostring(document, xml_declaration=True, encoding="UTF-8")
-    return GeneratedDocument(header=header, xml=xml, pdf=built.pdf)
+    return GeneratedDocument(header=header, xml=xml, pdf=built.pdf, blocks=built.blocks)

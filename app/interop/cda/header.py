@@ -198,7 +198,9 @@ def author(header: DocumentHeader) -> etree._Element:
         assigned = E.assignedAuthor(
             E.id(root=OID_PERSON, extension=f"3{essms.record.finess_et}/DUI"),
             _coded("code", concept),
-            E.assignedAuthoringDevice(E.manufacturerModelName(header.software_name), E.softwareName(header.software_name)),
+            E.assignedAuthoringDevice(
+                E.manufacturerModelName(header.software_name), E.softwareName(header.software_name)
+            ),
         )
     else:
         concept = codes.professions().get(professional.record.profession)
@@ -280,4 +282,3 @@ def clinical_document(header: DocumentHeader) -> etree._Element:
     )
     doc.append(E.componentOf(encounter))
     return doc
-

@@ -65,7 +65,9 @@ def _xmp(title: str, producer: str, created: datetime) -> bytes:
     ).encode()
 
 
-def render_pdfa(title: str, blocks: list[Block], *, producer: str = "DUI backend", created: datetime | None = None) -> bytes:
+def render_pdfa(
+    title: str, blocks: list[Block], *, producer: str = "DUI backend", created: datetime | None = None
+) -> bytes:
     """A PDF/A-2b rendering: embedded TrueType fonts, XMP identification, sRGB OutputIntent."""
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
@@ -76,7 +78,9 @@ def render_pdfa(title: str, blocks: list[Block], *, producer: str = "DUI backend
     created = created or datetime.now(UTC)
     styles = {
         "title": ParagraphStyle("t", fontName=bold, fontSize=15, leading=19, spaceAfter=6 * mm, bulletFontName=regular),
-        "heading": ParagraphStyle("h", fontName=bold, fontSize=11, leading=14, spaceBefore=3 * mm, bulletFontName=regular),
+        "heading": ParagraphStyle(
+            "h", fontName=bold, fontSize=11, leading=14, spaceBefore=3 * mm, bulletFontName=regular
+        ),
         "line": ParagraphStyle("l", fontName=regular, fontSize=10, leading=13, bulletFontName=regular),
     }
     story: list[object] = [Paragraph(escape(title), styles["title"])]

@@ -34,6 +34,7 @@ class Built:
 
     body: etree._Element
     pdf: bytes
+    blocks: list[Block]
 
 
 class Volet(ABC):

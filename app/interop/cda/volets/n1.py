@@ -53,9 +53,10 @@ class N1Volet(Volet):
         return []
 
     def build(self, given: VoletInput) -> Built:
-        pdf = given.pdf or render_pdfa(given.header.title, self.blocks(given), producer=given.header.software_name)
+        blocks = self.blocks(given)
+        pdf = given.pdf or render_pdfa(given.header.title, blocks, producer=given.header.software_name)
         text = E.text(base64.b64encode(pdf).decode("ascii"), mediaType="application/pdf", representation="B64")
-        return Built(body=E.component(E.nonXMLBody(text)), pdf=pdf)
+        return Built(body=E.component(E.nonXMLBody(text)), pdf=pdf, blocks=blocks)
 
 
 register(N1Volet())
