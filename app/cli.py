@@ -95,5 +95,63 @@ def cda_validate(
         raise typer.Exit(1)
 
 
+@cda.command("generate")
+def cda_generate(
+    usager: Annotated[str, typer.Option("--usager", help="Usager id")],
+    type_code: Annotated[str, typer.Option("--type", help="Type of document (JDV_J66 code, e.g. 80788-3)")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="File the CDA XML is written to")],
+    essms: Annotated[str | None, typer.Option(help="Custodian ESSMS id (default: the usager's)")] = None,
+    professional: Annotated[str | None, typer.Option(help="Responsible professional id")] = None,
+    software_author: Annotated[bool, typer.Option(help="The DUI software is the author (device)")] = False,
+) -> None:
+    """Generate, validate and store one document for a usager, and write its CDA XML to a file."""
+    import uuid
+
+    from pydantic import ValidationError
+
+    from app.domain.access import SYSTEM
+    from app.domain.documents import DocumentKind, DocumentRequest
+    from app.domain.errors import DomainError
+    from app.interop.cda import shared_validator
+    from app.services.documents import DocumentService
+    from app.store.db import Database, create_engine
+
+    settings = get_settings()
+    settings.apply_domain_tunables()
+    try:
+        request = DocumentRequest(
+            kind=DocumentKind.N1_PDF,
+            type_code=type_code,
+            essms_id=uuid.UUID(essms) if essms else None,
+            professional_id=uuid.UUID(professional) if professional else None,
+            author_is_software=software_author,
+        )
+        usager_id = uuid.UUID(usager)
+    except (ValueError, ValidationError) as error:
+        typer.echo(f"Nothing generated: {error}", err=True)
+        raise typer.Exit(2) from error
+
+    async def run() -> bytes:
+        database = Database(create_engine(settings.resolved_database_url()))
+        validator = shared_validator(settings.resolved_cda_cache_dir())
+        try:
+            async with database.write() as connection:
+                service = DocumentService(connection, SYSTEM, validator, settings.software_name)
+                stored = await service.generate(usager_id, request)
+                assert stored.generated is not None
+                return stored.generated.xml
+        finally:
+            await database.dispose()
+
+    try:
+        xml = asyncio.run(run())
+    except DomainError as error:
+        details = "; ".join(f"{i.field}: {i.rule}: {i.message}" for i in error.issues[:10])
+        typer.echo(f"Nothing generated: {error.message} {details}", err=True)
+        raise typer.Exit(1) from error
+    output.write_bytes(xml)
+    typer.echo(f"{output}: {len(xml)} bytes, valid CDA ({type_code}).")
+
+
 def main() -> None:
     cli()

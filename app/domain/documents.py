@@ -15,16 +15,14 @@ from app.domain.types import DomainModel, ShortText
 
 
 class DocumentKind(StrEnum):
-    """The volet a document follows: N1 (structuration minimale + PDF) or a structured (N3) volet."""
+    """The volet a document follows: N1 (structuration minimale + PDF) or a structured (N3) volet.
+
+    FLUDR documents are received from emergency departments and attached, never generated here.
+    """
 
     N1_PDF = "N1_PDF"
-    DLU = "DLU"
-    FLUDT = "FLUDT"
     FLUDR = "FLUDR"
 
-
-# Structured volets carry a fixed type of document (LOINC 74207-2 for the whole DLU-EHPAD family).
-STRUCTURED_TYPE = {DocumentKind.DLU: "74207-2", DocumentKind.FLUDT: "74207-2", DocumentKind.FLUDR: "74207-2"}
 
 # INFERRED: TRE_R02 sector of a FINESS category, through its TRE_R64 aggregate (ASS_X10). No official
 # correspondence table was available; SA41 (autre établissement social ou médico-social) is the fallback.
@@ -67,7 +65,7 @@ def check_uploadable_type(code: str) -> codes.EssmsDocumentType:
 class DocumentRequest(DomainModel):
     """Ask for a document of one kind for a usager."""
 
-    kind: DocumentKind = Field(description="N1_PDF, DLU, FLUDT")
+    kind: DocumentKind = Field(DocumentKind.N1_PDF, description="Volet; N1_PDF is the one generated today")
     type_code: Annotated[str, Field(max_length=64)] | None = Field(
         None, description="JDV_J66 type of an N1 document (ignored for structured volets)"
     )
@@ -81,7 +79,7 @@ class DocumentRequest(DomainModel):
     )
     pdf_base64: str | None = Field(None, description="An uploaded PDF/A (base64), for N1 documents")
     replaces: UUID | None = Field(None, description="Document this one replaces (same setId, next version, RPLC)")
-    data: dict[str, Any] | None = Field(None, description="Volet data read by structured volets (DLU, FLUDT)")
+    data: dict[str, Any] | None = Field(None, description="Volet data read by structured volets")
 
 
 @dataclass(frozen=True)

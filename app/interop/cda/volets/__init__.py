@@ -15,6 +15,7 @@ from lxml import etree
 
 from app.domain import codes
 from app.domain.documents import DocumentKind
+from app.domain.errors import RuleViolation
 from app.interop.cda.header import DocumentHeader
 from app.interop.cda.pdfa import Block
 
@@ -78,4 +79,6 @@ def register(volet: Volet) -> Volet:
 def volet_for(kind: DocumentKind) -> Volet:
     from app.interop.cda.volets import n1  # noqa: F401  (modules register themselves)
 
+    if kind not in REGISTRY:
+        raise RuleViolation("kind-not-generated", f"Documents of kind {kind} are not generated here", field="kind")
     return REGISTRY[kind]
