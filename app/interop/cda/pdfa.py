@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 from pypdf import PdfReader, PdfWriter
@@ -171,7 +172,7 @@ def pdfa_issues(pdf: bytes) -> list[str]:
         reader = PdfReader(io.BytesIO(pdf))
         if reader.is_encrypted:
             return ["the PDF is encrypted (PDF/A forbids it)"]
-        root = reader.trailer["/Root"].get_object()
+        root: Any = reader.trailer["/Root"].get_object()
         issues: list[str] = []
         metadata = root.get("/Metadata")
         xmp = metadata.get_object().get_data() if metadata is not None else b""

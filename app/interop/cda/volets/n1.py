@@ -7,7 +7,7 @@ import base64
 from app.domain import codes
 from app.domain.documents import DocumentKind, check_uploadable_type
 from app.domain.errors import RuleViolation
-from app.interop.cda.header import E, DocumentHeader
+from app.interop.cda.header import DocumentHeader, E
 from app.interop.cda.pdfa import Block, render_pdfa
 from app.interop.cda.volets import Built, Volet, VoletInput, register
 
