@@ -38,8 +38,11 @@ class N1Volet(Volet):
     kind = DocumentKind.N1_PDF
     template_ids = ((TEMPLATE_XDS_SD, None),)
     media_type = "application/pdf"
+    # A volet built on N1 for one type of document (PPA 80788-3, AGGIR report 34842-5) sets it here.
+    fixed_type: str | None = None
 
     def type_code(self, requested: str | None) -> codes.Concept:
+        requested = self.fixed_type or requested
         if not requested:
             raise RuleViolation("type-code-required", "An N1 document needs its type (JDV_J66)", field="type_code")
         known = check_uploadable_type(requested)
