@@ -30,7 +30,8 @@ from app.interop.cda.validation import CdaValidator
 def _ms(values: list[float]) -> str:
     ordered = sorted(values)
     p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
-    return f"mean {statistics.fmean(values) * 1000:7.1f} ms  p50 {statistics.median(values) * 1000:7.1f}  p95 {p95 * 1000:7.1f}"
+    mean, median = statistics.fmean(values) * 1000, statistics.median(values) * 1000
+    return f"mean {mean:7.1f} ms  p50 {median:7.1f}  p95 {p95 * 1000:7.1f}"
 
 
 def main() -> None:
