@@ -232,7 +232,6 @@ class DocumentService:
             entry = document_entry(xml)
         except MetadataError as error:
             raise RuleViolation("xds-metadata", str(error), field=error.metadata) from error
-        root = etree.fromstring(xml)
         now = datetime.now(UTC)
         values = {
             "id": document_id,
@@ -255,7 +254,6 @@ class DocumentService:
                 {"valid": report.valid, "checked": report.checked, "warnings": len(report.findings)}
             ).decode(),
         }
-        del root
         await self.repo.insert(**values)
         if parent is not None and not await self.repo.mark_replaced(parent.id, document_id):
             raise Conflict("replace-current", "The document was replaced meanwhile", field="replaces")

@@ -269,3 +269,14 @@ async def test_fludr_is_received_and_attached(
 
 def test_demo_fixture_file_is_json() -> None:
     assert orjson.loads(DEMO.read_bytes())["usagers"]
+
+
+async def test_service_start_keeps_the_validators_warm(
+    database: Database, database_url: str, cda_cache_dir: Path, cda_validator: CdaValidator
+) -> None:
+    from app.config import Settings
+    from app.main import create_app
+
+    app = create_app(Settings(database_url=database_url, cda_cache_dir=cda_cache_dir), database=database)
+    async with app.router.lifespan_context(app):
+        assert app.state.cda_validator is cda_validator
