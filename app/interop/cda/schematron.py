@@ -20,7 +20,7 @@ SCH = "http://purl.oclc.org/dsdl/schematron"
 XSL = "http://www.w3.org/1999/XSL/Transform"
 SVRL = "http://purl.oclc.org/dsdl/svrl"
 XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
-COMPILER_VERSION = "dui-sch-1"
+COMPILER_VERSION = "dui-sch-2"
 
 _MACRO_ATTRIBUTES = ("test", "context", "select")
 
@@ -275,7 +275,7 @@ def compile_schematron(path: Path, *, phase: str | None = None) -> bytes:
             continue
         mode = f"M{index}"
         etree.SubElement(stylesheet, _x("mode"), name=mode, **{"on-no-match": "deep-skip"})
-        etree.SubElement(report, _s("active-pattern"), id=pattern.get("id") or mode)
+        # SVRL active-pattern elements are left out: only failed asserts and successful reports are read.
         selection = " | ".join(_selection(rule.get("context", "")) for rule in rules)
         etree.SubElement(report, _x("apply-templates"), select=selection, mode=mode)
         for position, rule in enumerate(rules):
