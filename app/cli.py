@@ -98,15 +98,17 @@ def cda_validate(
 @cda.command("generate")
 def cda_generate(
     usager: Annotated[str, typer.Option("--usager", help="Usager id")],
-    type_code: Annotated[str, typer.Option("--type", help="Type of document (JDV_J66 code, e.g. 80788-3)")],
+    type_code: Annotated[str, typer.Option("--type", help="DLU, or the JDV_J66 type of an N1 document (e.g. 80788-3)")],
     output: Annotated[Path, typer.Option("-o", "--output", help="File the CDA XML is written to")],
     essms: Annotated[str | None, typer.Option(help="Custodian ESSMS id (default: the usager's)")] = None,
     professional: Annotated[str | None, typer.Option(help="Responsible professional id")] = None,
     software_author: Annotated[bool, typer.Option(help="The DUI software is the author (device)")] = False,
+    data: Annotated[Path | None, typer.Option(help="JSON file of the volet's data (DLU sections)")] = None,
 ) -> None:
     """Generate, validate and store one document for a usager, and write its CDA XML to a file."""
     import uuid
 
+    import orjson
     from pydantic import ValidationError
 
     from app.domain.access import SYSTEM
@@ -118,16 +120,18 @@ def cda_generate(
 
     settings = get_settings()
     settings.apply_domain_tunables()
+    structured = type_code.upper() in DocumentKind.__members__ and type_code.upper() != DocumentKind.N1_PDF.name
     try:
         request = DocumentRequest(
-            kind=DocumentKind.N1_PDF,
-            type_code=type_code,
+            kind=DocumentKind[type_code.upper()] if structured else DocumentKind.N1_PDF,
+            type_code=None if structured else type_code,
+            data=orjson.loads(data.read_bytes()) if data else None,
             essms_id=uuid.UUID(essms) if essms else None,
             professional_id=uuid.UUID(professional) if professional else None,
             author_is_software=software_author,
         )
         usager_id = uuid.UUID(usager)
-    except (ValueError, ValidationError) as error:
+    except (ValueError, ValidationError, OSError) as error:
         typer.echo(f"Nothing generated: {error}", err=True)
         raise typer.Exit(2) from error
 

@@ -95,3 +95,15 @@ def test_generate_writes_a_valid_document(cda_env: Path) -> None:
     assert root.xpath("//c:assignedAuthor/c:code/@code", namespaces=ns) == ["LOGICIEL_DUI"]
     refused = runner.invoke(cli, ["cda", "generate", "--usager", usager_id, "--type", "1-8", "-o", str(output)])
     assert refused.exit_code == 1 and "code-JDV_J07" in refused.output
+    from tests.api.test_documents import DLU_DATA
+
+    data = cda_env / "dlu.json"
+    data.write_bytes(orjson.dumps(DLU_DATA))
+    dlu = cda_env / "dlu.xml"
+    result = runner.invoke(
+        cli, ["cda", "generate", "--usager", usager_id, "--type", "DLU", "--data", str(data), "-o", str(dlu)]
+    )
+    assert result.exit_code == 0, result.output
+    assert etree.parse(str(dlu)).getroot().xpath("c:templateId/@root", namespaces=ns)[-1] == "1.2.250.1.213.1.1.1.22"
+    missing = runner.invoke(cli, ["cda", "generate", "--usager", usager_id, "--type", "DLU", "-o", str(dlu)])
+    assert missing.exit_code == 1 and "data" in missing.output

@@ -219,6 +219,7 @@ async def test_uploaded_pdf_must_be_pdfa(client: httpx.AsyncClient, edge: dict[s
         ({"type_code": None}, "type_code", "type-code-required"),
         ({"pdf_base64": "not base64!"}, "pdf_base64", "pdf-base64"),
         ({"essms_id": "00000000-0000-0000-0000-000000000000"}, "essms_id", "essms-exists"),
+        ({"kind": "FLUDR"}, "kind", "kind-not-generated"),
     ],
 )
 async def test_bad_requests_are_problems_and_store_nothing(
@@ -280,3 +281,57 @@ async def test_service_start_keeps_the_validators_warm(
     app = create_app(Settings(database_url=database_url, cda_cache_dir=cda_cache_dir), database=database)
     async with app.router.lifespan_context(app):
         assert app.state.cda_validator is cda_validator
+
+
+DLU_DATA: dict[str, Any] = {
+    "medecin_traitant": {"nom": "MEDIONI", "prenom": "Stéphane", "rpps": "10001234565", "telephone": "0147150000"},
+    "etablissement_preference": {"nom": "Centre hospitalier de Villeurbanne"},
+    "traitements": [
+        {"libelle": "Paracétamol 500 mg", "posologie": "1 comprimé 3 fois par jour"},
+        {"libelle": "Kardegic 75 mg", "code_cis": "66187236"},
+    ],
+    "directives_anticipees": True,
+    "observations": [{"code": "288575003", "present": True}, {"code": "62476001", "present": False}],
+    "bmr": False,
+    "documents": ["DLU_006"],
+    "commentaire": "Allergie à la pénicilline signalée par la famille",
+}
+
+
+@pytest.mark.parametrize("local", ["E-1", "E-2", "E-3", "E-4"])
+async def test_dlu_for_edge_identities_passes_every_schematron(
+    client: httpx.AsyncClient, edge: dict[str, str], cda_validator: CdaValidator, local: str
+) -> None:
+    response = await client.post(f"/usagers/{edge[local]}/documents", json={"kind": "DLU", "data": DLU_DATA})
+    assert response.status_code == 201, response.text
+    document = response.json()
+    assert document["kind"] == "DLU" and document["type_code"] == "74207-2"
+    assert document["xds"]["format_code"]["code"] == "urn:asip:ci-sis:dlu:2015"
+    root = await _cda(client, document)
+    report = cda_validator.validate(etree.tostring(root))
+    assert report.valid, report.render()
+    assert "CI-SIS_DLU-EHPAD-DLU_2022.01" in report.checked
+    sections = root.xpath("//c:structuredBody/c:component/c:section/c:code/@code", namespaces=NS)
+    assert {"11302-7", "10160-0", "42348-3", "42545-4", "30954-2", "55107-7"} <= set(sections)
+    assert root.xpath("c:participant[@typeCode='INF']/c:functionCode/@code", namespaces=NS) == ["PCP"]
+    pdf = await client.get(f"/documents/{document['id']}/rendering")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"traitements": []}, "data.traitements"),
+        ({"observations": [{"code": "999999", "present": True}]}, "data.observations.0.code"),
+        ({"documents": ["DLU_999"]}, "data.documents.0"),
+        ({"medecin_traitant": None}, "data.medecin_traitant"),
+    ],
+)
+async def test_incomplete_dlu_data_is_refused(
+    client: httpx.AsyncClient, edge: dict[str, str], change: dict[str, Any], field: str
+) -> None:
+    data = {**DLU_DATA, **change}
+    response = await client.post(f"/usagers/{edge['E-1']}/documents", json={"kind": "DLU", "data": data})
+    assert response.status_code == 422, response.text
+    assert field in {e["field"] for e in response.json()["errors"]}
+    assert (await client.get(f"/usagers/{edge['E-1']}/documents")).json()["items"] == []

@@ -15,7 +15,7 @@ from app.interop.cda.header import OID_LOINC, OID_PERSON, OID_STRUCTURE, XSI, Do
 from app.interop.cda.pdfa import Block, render_pdfa
 from app.interop.cda.volets import Built, Volet, VoletInput, register
 
-TYPE = "{%s}type" % XSI
+TYPE = f"{{{XSI}}}type"
 SNOMED = "2.16.840.1.113883.6.96"
 CHECKLIST = "1.2.250.1.213.1.1.4.322"
 
