@@ -22,6 +22,7 @@ class DocumentKind(StrEnum):
 
     N1_PDF = "N1_PDF"
     DLU = "DLU"
+    FLUDT = "FLUDT"
     FLUDR = "FLUDR"
 
 
@@ -66,7 +67,7 @@ def check_uploadable_type(code: str) -> codes.EssmsDocumentType:
 class DocumentRequest(DomainModel):
     """Ask for a document of one kind for a usager."""
 
-    kind: DocumentKind = Field(DocumentKind.N1_PDF, description="N1_PDF (any JDV_J66 type + PDF/A) or DLU")
+    kind: DocumentKind = Field(DocumentKind.N1_PDF, description="N1_PDF (any JDV_J66 type + PDF/A), DLU or FLUDT")
     type_code: Annotated[str, Field(max_length=64)] | None = Field(
         None, description="JDV_J66 type of an N1 document (ignored for structured volets)"
     )
@@ -80,7 +81,9 @@ class DocumentRequest(DomainModel):
     )
     pdf_base64: str | None = Field(None, description="An uploaded PDF/A (base64), for N1 documents")
     replaces: UUID | None = Field(None, description="Document this one replaces (same setId, next version, RPLC)")
-    data: dict[str, Any] | None = Field(None, description="Volet data of structured volets (DLU: see DluData)")
+    data: dict[str, Any] | None = Field(
+        None, description="Volet data of structured volets (DLU: DluData, FLUDT: FludtData)"
+    )
 
 
 @dataclass(frozen=True)

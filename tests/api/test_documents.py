@@ -335,3 +335,49 @@ async def test_incomplete_dlu_data_is_refused(
     assert response.status_code == 422, response.text
     assert field in {e["field"] for e in response.json()["errors"]}
     assert (await client.get(f"/usagers/{edge['E-1']}/documents")).json()["items"] == []
+
+
+FLUDT_DATA: dict[str, Any] = {
+    "medecin_traitant": DLU_DATA["medecin_traitant"],
+    "motif_transfert": "Chute avec suspicion de fracture du col du fémur",
+    "destination": {"nom": "CHU de Lyon", "finess": with_key("69000010")},
+    "moment": "2026-11-30T15:35:00Z",
+    "signes_vitaux": {"pouls": 80, "temperature": 37.2, "tension_systolique": 155, "tension_diastolique": 85},
+    "conscience": "DLU_002",
+    "douleur": True,
+    "traitements": DLU_DATA["traitements"],
+    "dernier_repas": "2026-11-30T12:00:00Z",
+    "protheses": ["Q021003", "P0102"],
+    "commentaire": "Famille prévenue",
+}
+
+
+@pytest.mark.parametrize(
+    ("local", "change"),
+    [
+        ("E-1", {}),
+        ("E-2", {"destination": None, "commentaire": None, "signes_vitaux": {"pouls": 110}}),
+        ("E-3", {"conscience": "DLU_004", "douleur": False}),
+        ("E-4", {"protheses": ["GEN-092.02.01"]}),
+    ],
+)
+async def test_fludt_passes_every_schematron(
+    client: httpx.AsyncClient, edge: dict[str, str], cda_validator: CdaValidator, local: str, change: dict[str, Any]
+) -> None:
+    data = {**FLUDT_DATA, **change}
+    response = await client.post(f"/usagers/{edge[local]}/documents", json={"kind": "FLUDT", "data": data})
+    assert response.status_code == 201, response.text
+    document = response.json()
+    assert document["xds"]["format_code"]["code"] == "urn:asip:ci-sis:fludt:2017"
+    root = await _cda(client, document)
+    report = cda_validator.validate(etree.tostring(root))
+    assert report.valid, report.render()
+    assert "CI-SIS_DLU-EHPAD-FLUDT_2022.01" in report.checked
+    assert root.xpath("c:documentationOf/c:serviceEvent/c:code/@code", namespaces=NS) == ["28651-8"]
+
+
+async def test_fludt_without_vital_signs_is_refused(client: httpx.AsyncClient, edge: dict[str, str]) -> None:
+    data = {**FLUDT_DATA, "signes_vitaux": {}}
+    response = await client.post(f"/usagers/{edge['E-1']}/documents", json={"kind": "FLUDT", "data": data})
+    assert response.status_code == 422
+    assert "data.signes_vitaux" in {e["field"] for e in response.json()["errors"]}

@@ -77,7 +77,7 @@ def register(volet: Volet) -> Volet:
 
 
 def volet_for(kind: DocumentKind) -> Volet:
-    from app.interop.cda.volets import dlu, n1  # noqa: F401  (modules register themselves)
+    from app.interop.cda.volets import dlu, fludt, n1  # noqa: F401  (modules register themselves)
 
     if kind not in REGISTRY:
         raise RuleViolation("kind-not-generated", f"Documents of kind {kind} are not generated here", field="kind")

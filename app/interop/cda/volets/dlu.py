@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 from lxml import etree
+from pydantic import BaseModel
 
 from app.domain import codes
-from app.domain.dlu import DluData
+from app.domain.dlu import DluData, MedecinTraitant, Traitement
 from app.domain.documents import DocumentKind
 from app.domain.errors import FieldIssue, RuleViolation
 from app.interop.cda.header import OID_LOINC, OID_PERSON, OID_STRUCTURE, XSI, DocumentHeader, E, ts
 from app.interop.cda.pdfa import Block, render_pdfa
 from app.interop.cda.volets import Built, Volet, VoletInput, register
 
+T = TypeVar("T", bound=BaseModel)
 TYPE = f"{{{XSI}}}type"
 SNOMED = "2.16.840.1.113883.6.96"
 CHECKLIST = "1.2.250.1.213.1.1.4.322"
@@ -78,6 +80,84 @@ def _participant_role(type_code: str, name: str, finess: str | None) -> etree._E
     return E.participant(E.time(nullFlavor="NAV"), role, typeCode=type_code)
 
 
+def doctor_participant(header: DocumentHeader, doctor: MedecinTraitant) -> etree._Element:
+    """The médecin traitant as header participant INF / PCP (required by the DLU-EHPAD volets)."""
+    person = E.associatedPerson(E.name(E.given(doctor.prenom), E.family(doctor.nom)))
+    entity = E.associatedEntity(classCode="PROV")
+    entity.append(E.id(root=OID_PERSON, extension=f"8{doctor.rpps}") if doctor.rpps else E.id(nullFlavor="UNK"))
+    entity.append(E.addr(nullFlavor="NAV"))
+    entity.append(E.telecom(value=f"tel:{doctor.telephone}") if doctor.telephone else E.telecom(nullFlavor="NAV"))
+    entity.append(person)
+    time = E.time(E.low(value=ts(header.created)))
+    time.set(TYPE, "IVL_TS")
+    return E.participant(
+        E.functionCode(code="PCP", displayName="Médecin Traitant", codeSystem="2.16.840.1.113883.5.88"),
+        time,
+        entity,
+        typeCode="INF",
+    )
+
+
+def volet_data(model: type[T], given: dict[str, Any]) -> T:
+    """The volet's data validated; every bad field is reported as data.<path>."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(given)
+    except ValidationError as error:
+        first = error.errors()[0]
+        issues = [
+            FieldIssue("data." + ".".join(map(str, e["loc"])), str(e["type"]), str(e["msg"])) for e in error.errors()
+        ]
+        violation = RuleViolation(str(first["type"]), "The volet data is incomplete or invalid", field="data")
+        violation.issues = issues
+        raise violation from error
+
+
+def medications_section(traitements: list[Traitement], title: str) -> etree._Element:
+    """Traitements (IHE Medications, FR-Traitement entries), CIS-coded when the code is known."""
+    section, anchors = _section(
+        ["2.16.840.1.113883.10.20.1.8", "1.3.6.1.4.1.19376.1.5.3.1.3.19", "1.2.250.1.213.1.1.2.143"],
+        "10160-0",
+        "Historique de la prise médicamenteuse",
+        title,
+        [f"{t.libelle} {t.posologie or ''}".strip() for t in traitements],
+    )
+    for treatment, anchor in zip(traitements, anchors, strict=True):
+        original = E.originalText(E.reference(value=f"#{anchor}"))
+        if treatment.code_cis:
+            material_code = E.code(
+                original, code=treatment.code_cis, displayName=treatment.libelle, codeSystem="1.2.250.1.213.2.3.1"
+            )
+        else:
+            material_code = E.code(original, nullFlavor="OTH")
+        effective = E.effectiveTime(E.low(nullFlavor="UNK"), E.high(nullFlavor="UNK"))
+        effective.set(TYPE, "IVL_TS")
+        administration = E.substanceAdministration(
+            E.templateId(root="2.16.840.1.113883.10.20.1.24"),
+            E.templateId(root="1.3.6.1.4.1.19376.1.5.3.1.4.7"),
+            E.templateId(root="1.2.250.1.213.1.1.3.42"),
+            E.templateId(root="1.3.6.1.4.1.19376.1.5.3.1.4.7.1"),
+            E.id(root=_uid()),
+            _ref(anchor),
+            E.statusCode(code="completed"),
+            effective,
+            E.consumable(
+                E.manufacturedProduct(
+                    E.templateId(root="2.16.840.1.113883.10.20.1.53"),
+                    E.templateId(root="1.3.6.1.4.1.19376.1.5.3.1.4.7.2"),
+                    E.templateId(root="1.2.250.1.213.1.1.3.43"),
+                    E.manufacturedMaterial(material_code, E.name(treatment.libelle), classCode="MMAT"),
+                ),
+                typeCode="CSM",
+            ),
+            classCode="SBADM",
+            moodCode="INT",
+        )
+        section.append(E.entry(administration))
+    return section
+
+
 class DluVolet(Volet):
     kind = DocumentKind.DLU
     template_ids = (("1.2.250.1.213.1.1.1.22", "2022.01"),)
@@ -110,23 +190,7 @@ class DluVolet(Volet):
             raise violation from error
 
     def participants(self, header: DocumentHeader, data: dict[str, Any]) -> tuple[etree._Element, ...]:
-        doctor = self.data(data).medecin_traitant
-        person = E.associatedPerson(E.name(E.given(doctor.prenom), E.family(doctor.nom)))
-        entity = E.associatedEntity(classCode="PROV")
-        entity.append(E.id(root=OID_PERSON, extension=f"8{doctor.rpps}") if doctor.rpps else E.id(nullFlavor="UNK"))
-        entity.append(E.addr(nullFlavor="NAV"))
-        entity.append(E.telecom(value=f"tel:{doctor.telephone}") if doctor.telephone else E.telecom(nullFlavor="NAV"))
-        entity.append(person)
-        time = E.time(E.low(value=ts(header.created)))
-        time.set(TYPE, "IVL_TS")
-        return (
-            E.participant(
-                E.functionCode(code="PCP", displayName="Médecin Traitant", codeSystem="2.16.840.1.113883.5.88"),
-                time,
-                entity,
-                typeCode="INF",
-            ),
-        )
+        return (doctor_participant(header, self.data(data).medecin_traitant),)
 
     def blocks(self, given: VoletInput) -> list[Block]:
         from app.interop.cda.volets.n1 import identity_block
@@ -152,7 +216,7 @@ class DluVolet(Volet):
         blocks = self.blocks(given)
         sections = [
             self._disposition(dlu),
-            self._medications(dlu),
+            medications_section(dlu.traitements, "Traitements au long cours"),
             self._directives(dlu),
             self._observations(dlu),
             self._results(dlu),
@@ -193,48 +257,6 @@ class DluVolet(Volet):
             moodCode="INT",
         )
         section.append(E.entry(act))
-        return section
-
-    def _medications(self, dlu: DluData) -> etree._Element:
-        section, anchors = _section(
-            ["2.16.840.1.113883.10.20.1.8", "1.3.6.1.4.1.19376.1.5.3.1.3.19", "1.2.250.1.213.1.1.2.143"],
-            "10160-0",
-            "Historique de la prise médicamenteuse",
-            "Traitements au long cours",
-            [f"{t.libelle} {t.posologie or ''}".strip() for t in dlu.traitements],
-        )
-        for treatment, anchor in zip(dlu.traitements, anchors, strict=True):
-            original = E.originalText(E.reference(value=f"#{anchor}"))
-            if treatment.code_cis:
-                material_code = E.code(
-                    original, code=treatment.code_cis, displayName=treatment.libelle, codeSystem="1.2.250.1.213.2.3.1"
-                )
-            else:
-                material_code = E.code(original, nullFlavor="OTH")
-            effective = E.effectiveTime(E.low(nullFlavor="UNK"), E.high(nullFlavor="UNK"))
-            effective.set(TYPE, "IVL_TS")
-            administration = E.substanceAdministration(
-                E.templateId(root="2.16.840.1.113883.10.20.1.24"),
-                E.templateId(root="1.3.6.1.4.1.19376.1.5.3.1.4.7"),
-                E.templateId(root="1.2.250.1.213.1.1.3.42"),
-                E.templateId(root="1.3.6.1.4.1.19376.1.5.3.1.4.7.1"),
-                E.id(root=_uid()),
-                _ref(anchor),
-                E.statusCode(code="completed"),
-                effective,
-                E.consumable(
-                    E.manufacturedProduct(
-                        E.templateId(root="2.16.840.1.113883.10.20.1.53"),
-                        E.templateId(root="1.3.6.1.4.1.19376.1.5.3.1.4.7.2"),
-                        E.templateId(root="1.2.250.1.213.1.1.3.43"),
-                        E.manufacturedMaterial(material_code, E.name(treatment.libelle), classCode="MMAT"),
-                    ),
-                    typeCode="CSM",
-                ),
-                classCode="SBADM",
-                moodCode="INT",
-            )
-            section.append(E.entry(administration))
         return section
 
     def _directives(self, dlu: DluData) -> etree._Element:
