@@ -95,6 +95,23 @@ def render_html(title: str, blocks: list[Block]) -> str:
     return "".join(parts)
 
 
+def read_sections(root: etree._Element) -> list[Block]:
+    """The narrative of a received structured document, section by section (title and text lines)."""
+    blocks = []
+    for section in root.iterfind("c:component/c:structuredBody/c:component/c:section", NS):
+        text = section.find("c:text", NS)
+        lines = []
+        if text is not None:
+            rows = text.xpath(
+                ".//c:item | .//c:paragraph | .//c:tr | .//c:content[not(ancestor::c:item)]", namespaces=NS
+            )
+            lines = [" ".join(" ".join(r.itertext()).split()) for r in rows] or [
+                " ".join(" ".join(text.itertext()).split())
+            ]
+        blocks.append(Block(section.findtext("c:title", default="", namespaces=NS), [line for line in lines if line]))
+    return blocks
+
+
 class DocumentService:
     def __init__(
         self, connection: AsyncConnection, principal: Principal, validator: CdaValidator, software: str
@@ -271,6 +288,7 @@ class DocumentService:
         if TEMPLATE_FLUDR not in root.xpath("c:templateId/@root", namespaces=NS):
             raise RuleViolation("fludr-template", "Only FLUDR documents (1.2.250.1.213.1.1.1.24) are received here")
         report = await self.validate(xml)
+        blocks = read_sections(root)
         if essms_id is None:
             known = await self.repo.usager_essms(usager_id)
             if not known:
@@ -278,8 +296,18 @@ class DocumentService:
                     "essms-required", "The usager is known to no ESSMS; give essms_id", field="essms_id"
                 )
             essms_id = known[0]
+        title = root.findtext("c:title", namespaces=NS) or "FLUDR"
         row = await self._store(
-            uuid.uuid4(), usager_id, essms_id, DocumentKind.FLUDR.value, "received", xml, None, None, report, None
+            uuid.uuid4(),
+            usager_id,
+            essms_id,
+            DocumentKind.FLUDR.value,
+            "received",
+            xml,
+            None,
+            render_html(title, blocks),
+            report,
+            None,
         )
         return StoredDocument(row)
 

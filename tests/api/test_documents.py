@@ -261,6 +261,9 @@ async def test_fludr_is_received_and_attached(
     assert response.json()["xds"]["format_code"]["code"] == "urn:asip:ci-sis:fludr:2017"
     listed = (await client.get(f"/usagers/{edge['E-1']}/documents")).json()["items"]
     assert [d["kind"] for d in listed] == ["FLUDR"]
+    page = await client.get(f"/documents/{response.json()['id']}/rendering", params={"format": "html"})
+    assert page.status_code == 200 and "Diagnostic" in page.text
+    assert (await client.get(f"/documents/{response.json()['id']}/rendering")).status_code == 404
     dlu = (shared_specs / "cda/TestContenuCDA-3-0/ExemplesCDA/DLU-EHPAD-DLU_2022.01.xml").read_bytes()
     wrong = await client.post(
         f"/usagers/{edge['E-1']}/documents/received", content=dlu, headers={"content-type": "application/xml"}
