@@ -311,6 +311,13 @@ class DocumentService:
         )
         return StoredDocument(row)
 
+    async def for_sending(self, document_id: uuid.UUID) -> bytes:
+        """The CDA XML as it may leave the system (DMP, MSSanté): validated again, never sent when it fails."""
+        xml, _, _ = await self.content(document_id)
+        data = xml.encode("utf-8")
+        await self.validate(data)
+        return data
+
     async def get(self, document_id: uuid.UUID) -> DocumentRow:
         row = await self.repo.get(document_id, self.principal.scope)
         if row is None:

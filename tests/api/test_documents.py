@@ -384,3 +384,27 @@ async def test_fludt_without_vital_signs_is_refused(client: httpx.AsyncClient, e
     response = await client.post(f"/usagers/{edge['E-1']}/documents", json={"kind": "FLUDT", "data": data})
     assert response.status_code == 422
     assert "data.signes_vitaux" in {e["field"] for e in response.json()["errors"]}
+
+
+async def test_a_document_that_fails_is_never_released(
+    client: httpx.AsyncClient, edge: dict[str, str], clean_database: Database, cda_validator: CdaValidator
+) -> None:
+    import uuid
+
+    from sqlalchemy import Uuid, bindparam, text
+
+    from app.domain.access import SYSTEM
+    from app.services.documents import DocumentInvalid, DocumentService
+
+    document = (await _generate(client, edge["E-1"])).json()
+    async with clean_database.read() as connection:
+        service = DocumentService(connection, SYSTEM, cda_validator, "DUI")
+        assert (await service.for_sending(uuid.UUID(document["id"]))).startswith(b"<?xml")
+    async with clean_database.write() as connection:
+        tamper = text("UPDATE cda_document SET xml = replace(xml, 'fr-FR', 'french') WHERE id = :i")
+        await connection.execute(tamper.bindparams(bindparam("i", type_=Uuid)), {"i": uuid.UUID(document["id"])})
+    async with clean_database.read() as connection:
+        service = DocumentService(connection, SYSTEM, cda_validator, "DUI")
+        with pytest.raises(DocumentInvalid) as refused:
+            await service.for_sending(uuid.UUID(document["id"]))
+    assert any("languageCode" in issue.message or "fr-FR" in issue.message for issue in refused.value.issues)
