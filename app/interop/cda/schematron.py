@@ -3,14 +3,18 @@
 Three steps, as in ISO/IEC 19757-3 Annex A: inline ``<include>`` (recursively, relative to each including file),
 expand abstract patterns (``is-a`` + ``param``, replacing ``$name`` in ``test``, ``context``, ``select`` and text, in
 parameter order), then generate one XSLT mode per active pattern. Each pattern selects its candidate nodes once
-(``//(context)``) instead of walking the whole tree, and the rules of a pattern are templates in descending
-priority, so a node fires the first matching rule only, as the standard requires.
+instead of walking the whole tree: the elements of its rules' last-step names, from one key indexing the document
+by local name (or ``//(context)`` for other contexts); the rules of a pattern are templates in descending
+priority matching exactly, so a node fires the first matching rule only, as the standard requires, and a
+candidate no rule matches is skipped.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +24,7 @@ SCH = "http://purl.oclc.org/dsdl/schematron"
 XSL = "http://www.w3.org/1999/XSL/Transform"
 SVRL = "http://purl.oclc.org/dsdl/svrl"
 XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
-COMPILER_VERSION = "dui-sch-2"
+COMPILER_VERSION = "dui-sch-3"
 
 _MACRO_ATTRIBUTES = ("test", "context", "select")
 
@@ -159,10 +163,10 @@ def source_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _split_union(expression: str) -> list[str]:
-    """Top-level ``|`` alternatives of a pattern (outside brackets, parentheses and strings)."""
-    parts: list[str] = []
-    depth, quote, start = 0, "", 0
+def _top_level(expression: str, separator: str) -> list[int]:
+    """Positions of ``separator`` outside brackets, parentheses and string literals."""
+    positions: list[int] = []
+    depth, quote = 0, ""
     for index, char in enumerate(expression):
         if quote:
             if char == quote:
@@ -173,19 +177,36 @@ def _split_union(expression: str) -> list[str]:
             depth += 1
         elif char in ")]":
             depth -= 1
-        elif char == "|" and depth == 0:
-            parts.append(expression[start:index])
-            start = index + 1
-    parts.append(expression[start:])
-    return [part.strip() for part in parts if part.strip()]
+        elif char == separator and depth == 0:
+            positions.append(index)
+    return positions
+
+
+def _split_union(expression: str) -> list[str]:
+    """Top-level ``|`` alternatives of a pattern."""
+    cuts = [-1, *_top_level(expression, "|"), len(expression)]
+    parts = [expression[a + 1 : b].strip() for a, b in itertools.pairwise(cuts)]
+    return [part for part in parts if part]
+
+
+_LAST_STEP = re.compile(r"^(?:child::)?(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)\s*(?:\[.*)?$", re.DOTALL)
+NAME_KEY = "dui-by-name"
+
+
+def _candidates(part: str) -> str:
+    """Nodes the pattern alternative ``part`` may match: every element of its last step's local name (one
+    key lookup; the template's match pattern then decides exactly), or a full ``//`` search otherwise."""
+    slashes = _top_level(part, "/")
+    last = part[slashes[-1] + 1 :] if slashes else part
+    found = _LAST_STEP.match(last.strip())
+    if found and found.group(1) not in ("node", "text", "comment", "processing-instruction"):
+        return f"key('{NAME_KEY}', '{found.group(1)}')"
+    return f"({part})" if part.startswith("/") else f"//({part})"
 
 
 def _selection(context: str) -> str:
-    """An expression selecting every node the match pattern ``context`` can match."""
-    alternatives = []
-    for part in _split_union(context):
-        alternatives.append(f"({part})" if part.startswith("/") else f"//({part})")
-    return " | ".join(alternatives)
+    """An expression selecting at least every node the match pattern ``context`` can match."""
+    return " | ".join(_candidates(part) for part in _split_union(context))
 
 
 def _message(target: etree._Element, source: etree._Element) -> None:
@@ -255,6 +276,8 @@ def compile_schematron(path: Path, *, phase: str | None = None) -> bytes:
     stylesheet.set(XML_BASE, path.resolve().parent.as_uri() + "/")
     stylesheet.set("exclude-result-prefixes", " ".join(p for p in namespaces if p not in ("svrl",)))
     etree.SubElement(stylesheet, _x("output"), method="xml", indent="no")
+    # One index of the document's elements by local name, built once, serves every pattern's selection.
+    etree.SubElement(stylesheet, _x("key"), name=NAME_KEY, match="*", use="local-name()")
     # Schema- and pattern-level variables are global, evaluated on the document (as in the reference engine).
     declared: set[str] = set()
     for let in [*schema.findall(_q("let")), *(let for p in schema.iter(_q("pattern")) for let in p.findall(_q("let")))]:
