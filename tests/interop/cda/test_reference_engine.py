@@ -17,10 +17,14 @@ SCHEMATRONS = [
     "CI-SIS_DLU-EHPAD-DLU_2022.01.sch",
     "CI-SIS_DLU-EHPAD-FLUDR_2022.01.sch",
     "profils/CI-SIS_Modeles_ANS.sch",
+    "profils/CI-SIS_ModelesDeContenusCDA.sch",
+    "profils/IHE.sch",
 ]
 DOCUMENTS = [
     "cda/TestContenuCDA-3-0/ExemplesCDA/DLU-EHPAD-DLU_2022.01.xml",
     "cda/TestContenuCDA-3-0/ExemplesCDA/DLU-EHPAD-FLUDR_2022.01.xml",
+    "cda/TestContenuCDA-3-0/ExemplesCDA/DLU-EHPAD-FLUDT_2022.01.xml",
+    "cda/TestContenuCDA-3-0/ExemplesCDA/DOC_NON_STRUCTURE_CDA-R2-N1.xml",
     "cda/test-fixtures/DLU-EHPAD-DLU_2022.01_BROKEN.xml",
 ]
 
