@@ -408,3 +408,32 @@ async def test_a_document_that_fails_is_never_released(
         with pytest.raises(DocumentInvalid) as refused:
             await service.for_sending(uuid.UUID(document["id"]))
     assert any("languageCode" in issue.message or "fr-FR" in issue.message for issue in refused.value.issues)
+
+
+async def test_demo_fixture_usagers_get_valid_documents(
+    client: httpx.AsyncClient, clean_database: Database, cda_validator: CdaValidator
+) -> None:
+    """One usager of each identity case of the demo data set (test INS qualified, retrieved, validated, DOUT,
+    FICT, HOMA, abroad, Corsica, apostrophes): an N1 and a DLU each, all valid."""
+    async with clean_database.write() as connection:
+        await load(connection, orjson.loads(DEMO.read_bytes()))
+    async with clean_database.read() as connection:
+        rows = (await connection.exec_driver_sql("SELECT id, body FROM usager ORDER BY identifiant_local")).all()
+    chosen: dict[tuple[Any, ...], str] = {}
+    for row in rows:
+        body = orjson.loads(row.body)
+        place = body.get("lieu_naissance") or ""
+        case = (
+            body["identity_status"],
+            tuple(body.get("attributes", [])),
+            place[:2] if place[:2] in ("99", "2A", "2B") else "",
+            "'" in body["nom_naissance"],
+        )
+        chosen.setdefault(case, str(row.id))
+    assert len(chosen) >= 8
+    for usager_id in chosen.values():
+        for body in ({"kind": "N1_PDF", "type_code": "88348-8"}, {"kind": "DLU", "data": DLU_DATA}):
+            response = await client.post(f"/usagers/{usager_id}/documents", json=body)
+            assert response.status_code == 201, response.text
+            report = cda_validator.validate(etree.tostring(await _cda(client, response.json())))
+            assert report.valid, report.render()

@@ -125,7 +125,9 @@ def _telecoms(telecoms: list[Telecom]) -> list[etree._Element]:
 
 def _organization(tag: str, essms: Essms, *, practice_setting: bool = False) -> etree._Element:
     element = E(tag, E.id(root=OID_STRUCTURE, extension=essms.struct_id), E.name(essms.record.nom))
-    element.extend(_telecoms(essms.record.telecoms))
+    telecoms = _telecoms(essms.record.telecoms)
+    # A custodian organisation has at most one telecom (CDA XSD, CI-SISCustodian): the first one.
+    element.extend(telecoms[:1] if tag == "representedCustodianOrganization" else telecoms)
     element.append(_addr(essms.record.adresse))
     if practice_setting:
         concept = codes.practice_settings().get(PRACTICE_SETTING)
