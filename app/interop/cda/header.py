@@ -99,11 +99,17 @@ class DocumentHeader:
 
 
 def _addr(address: Address | None, *, use: str | None = None) -> etree._Element:
+    """A CI-SIS address in its structured form (the CI-SISAddr template allows streetAddressLine alone or
+    the parts, not both): the first line as streetName, the others as unitID."""
     if address is None:
         return E.addr(nullFlavor="NASK")
-    element = E.addr(*([E.streetAddressLine(line) for line in address.lines]))
+    element = E.addr()
     if use:
         element.set("use", use)
+    if address.lines:
+        element.append(E.streetName(address.lines[0]))
+    if len(address.lines) > 1:
+        element.append(E.unitID(" ".join(address.lines[1:])))
     if address.postal_code:
         element.append(E.postalCode(address.postal_code))
     if address.city:
