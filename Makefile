@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install lint bench clean
+.PHONY: demo test install lint bench bench-cda clean
 
 demo: install
 	$(BIN)/dui demo
@@ -33,6 +33,9 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/bench_reads.py
+
+bench-cda: install
+	$(BIN)/python bench/bench_cda.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -158,7 +158,7 @@ def audit_purge() -> None:
 @documents_cli.command("purge")
 def documents_purge() -> None:
     """Delete the identity-document scans of usagers without activity for DUI_DOCUMENT_RETENTION_YEARS."""
-    from app.services.documents import purge
+    from app.services.identity_documents import purge
 
     years = get_settings().document_retention_years
     removed = _run(lambda db: purge(db, years))
@@ -168,7 +168,7 @@ def documents_purge() -> None:
 @documents_cli.command("rotate-keys")
 def documents_rotate() -> None:
     """Re-encrypt every scan with DUI_DOCUMENT_ACTIVE_KEY; then the old keys can be removed."""
-    from app.services.documents import rotate
+    from app.services.identity_documents import rotate
 
     keyring = get_settings().document_keyring()
     done = _run(lambda db: rotate(db, keyring))
@@ -340,6 +340,89 @@ def _first_organisme_finess() -> str | None:
         return str(data["organismes"][0]["finess_ej"])
     except (OSError, KeyError, IndexError, orjson.JSONDecodeError):
         return None
+
+
+cda = typer.Typer(help="CI-SIS CDA documents: validate and generate.", no_args_is_help=True)
+cli.add_typer(cda, name="cda")
+
+
+@cda.command("validate")
+def cda_validate(
+    files: Annotated[list[Path], typer.Argument(help="CDA XML files", exists=True, dir_okay=False)],
+) -> None:
+    """Run the ANS XSD and schematrons on each file; exit 1 when one is invalid."""
+    from app.interop.cda import shared_validator
+
+    validator = shared_validator(get_settings().resolved_cda_cache_dir())
+    failed = 0
+    for path in files:
+        report = validator.validate(path.read_bytes())
+        typer.echo(report.render(str(path)))
+        failed += not report.valid
+    if failed:
+        raise typer.Exit(1)
+
+
+@cda.command("generate")
+def cda_generate(
+    usager: Annotated[str, typer.Option("--usager", help="Usager id")],
+    type_code: Annotated[str, typer.Option("--type", help="DLU, or the JDV_J66 type of an N1 document (e.g. 80788-3)")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="File the CDA XML is written to")],
+    essms: Annotated[str | None, typer.Option(help="Custodian ESSMS id (default: the usager's)")] = None,
+    professional: Annotated[str | None, typer.Option(help="Responsible professional id")] = None,
+    software_author: Annotated[bool, typer.Option(help="The DUI software is the author (device)")] = False,
+    data: Annotated[Path | None, typer.Option(help="JSON file of the volet's data (DLU sections)")] = None,
+) -> None:
+    """Generate, validate and store one document for a usager, and write its CDA XML to a file."""
+    import uuid
+
+    import orjson
+    from pydantic import ValidationError
+
+    from app.domain.access import SYSTEM
+    from app.domain.documents import DocumentKind, DocumentRequest
+    from app.domain.errors import DomainError
+    from app.interop.cda import shared_validator
+    from app.services.documents import DocumentService
+    from app.store.db import Database, create_engine
+
+    settings = get_settings()
+    settings.apply_domain_tunables()
+    structured = type_code.upper() in DocumentKind.__members__ and type_code.upper() != DocumentKind.N1_PDF.name
+    try:
+        request = DocumentRequest(
+            kind=DocumentKind[type_code.upper()] if structured else DocumentKind.N1_PDF,
+            type_code=None if structured else type_code,
+            data=orjson.loads(data.read_bytes()) if data else None,
+            essms_id=uuid.UUID(essms) if essms else None,
+            professional_id=uuid.UUID(professional) if professional else None,
+            author_is_software=software_author,
+        )
+        usager_id = uuid.UUID(usager)
+    except (ValueError, ValidationError, OSError) as error:
+        typer.echo(f"Nothing generated: {error}", err=True)
+        raise typer.Exit(2) from error
+
+    async def run() -> bytes:
+        database = Database(create_engine(settings.resolved_database_url()))
+        validator = shared_validator(settings.resolved_cda_cache_dir())
+        try:
+            async with database.write() as connection:
+                service = DocumentService(connection, SYSTEM, validator, settings.software_name)
+                stored = await service.generate(usager_id, request)
+                assert stored.generated is not None
+                return stored.generated.xml
+        finally:
+            await database.dispose()
+
+    try:
+        xml = asyncio.run(run())
+    except DomainError as error:
+        details = "; ".join(f"{i.field}: {i.rule}: {i.message}" for i in error.issues[:10])
+        typer.echo(f"Nothing generated: {error.message} {details}", err=True)
+        raise typer.Exit(1) from error
+    output.write_bytes(xml)
+    typer.echo(f"{output}: {len(xml)} bytes, valid CDA ({type_code}).")
 
 
 def main() -> None:

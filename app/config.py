@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     page_size_default: int = Field(50, ge=1, le=500)
     page_size_max: int = Field(500, ge=1)
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest JSON request body accepted.")
+    max_document_bytes: int = Field(
+        20_971_520, ge=1024, description="Largest body on document routes (embedded PDF, received CDA)."
+    )
 
     # UNVERIFIED: how the FINESS check key treats the Corsican departments 2A/2B is not in the public
     # sources we have; these digits replace the letters before the Luhn check.
@@ -113,7 +116,7 @@ class Settings(BaseSettings):
     )
     document_active_key: str | None = Field(None, description="Key id used to encrypt new scans (default: the last).")
     document_retention_years: int = Field(5, ge=1, description="Scans are purged this long after the last activity.")
-    max_document_bytes: int = Field(10_485_760, ge=1024, description="Largest identity-document scan accepted.")
+    max_scan_bytes: int = Field(10_485_760, ge=1024, description="Largest identity-document scan accepted.")
 
     psc_discovery_url: str = Field(
         "https://auth.bas.psc.esante.gouv.fr/auth/realms/esante-wallet/.well-known/wallet-openid-configuration",
@@ -142,6 +145,18 @@ class Settings(BaseSettings):
     oidc_username_claim: str = Field(
         "preferred_username", description="UserInfo claim matched against the account's username."
     )
+    cda_cache_dir: Path | None = Field(
+        None,
+        description="Compiled ANS schematrons (XSLT), keyed by a hash of their inputs; default data_dir/cda-cache.",
+    )
+    cda_warm_on_start: bool = Field(True, description="Compile and load the CDA validators when the service starts.")
+    software_name: str = Field(
+        "DUI backend", description="Name of the software, author of documents it signs as device."
+    )
+
+    def resolved_cda_cache_dir(self) -> Path:
+        """Where compiled schematrons are cached (outside the source tree)."""
+        return self.cda_cache_dir or self.data_dir / "cda-cache"
 
     def apply_domain_tunables(self) -> None:
         """Hand the UNVERIFIED rule details to the domain."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,6 +21,7 @@ from app.api.middleware import BodySizeLimit
 from app.api.routes import api_routers
 from app.api.security import AuditMiddleware, RateLimiter, SecurityHeaders, gate, public, route_table
 from app.config import Settings, get_settings
+from app.interop.cda import shared_validator
 from app.interop.psc.client import PscClient, PscSettings
 from app.services.audit import AuditSink
 from app.services.auth import Authenticator
@@ -51,6 +53,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 ),
             )
         app.state.insi_client = None
+        if settings.cda_warm_on_start:
+            # Compile and load the ANS schematrons once per process, off the event loop.
+            validator = shared_validator(settings.resolved_cda_cache_dir())
+            app.state.cda_validator = validator
+            threading.Thread(target=validator.warm, name="cda-warm", daemon=True).start()
         try:
             yield
         finally:
@@ -122,7 +129,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
-        large=("/identity-document", settings.max_document_bytes),
+        larger=(("/identity-document", settings.max_scan_bytes), ("/documents", settings.max_document_bytes)),
     )
     if settings.cors_origins:
         app.add_middleware(

@@ -24,6 +24,8 @@ from sqlalchemy.engine import make_url
 
 from app.config import Settings
 from app.domain.access import SYSTEM, Permission, Role
+from app.interop.cda import shared_validator
+from app.interop.cda.validation import CdaValidator
 from app.main import create_app
 from app.services.accounts import AccountService, MembershipSpec
 from app.store.db import Database, create_engine
@@ -97,13 +99,20 @@ async def clean_database(database: Database) -> AsyncIterator[Database]:
 TEST_DOCUMENT_KEY = base64.b64encode(b"k" * 32).decode()
 
 
+@pytest.fixture(scope="session")
+def cda_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cda-cache")
+
+
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
+def settings(database_url: str, tmp_path: Path, cda_cache_dir: Path) -> Settings:
     return Settings(
         database_url=database_url,
         data_dir=tmp_path,
         secret_key=SecretStr("test-signing-key-" + "x" * 32),
         document_keys={"test-1": SecretStr(TEST_DOCUMENT_KEY)},
+        cda_cache_dir=cda_cache_dir,
+        cda_warm_on_start=False,
     )
 
 
@@ -189,3 +198,9 @@ def shared_specs() -> Iterator[Path]:
     if not path.is_dir():
         pytest.skip("the shared reference folder is not beside the project")
     yield path
+
+
+@pytest.fixture(scope="session")
+def cda_validator(cda_cache_dir: Path) -> Iterator[CdaValidator]:
+    """One validator per test session; its schematrons are compiled once, into a temporary cache."""
+    yield shared_validator(cda_cache_dir)

@@ -20,7 +20,7 @@ from app.interop.psc.claims import PscError, pkce_pair
 from app.interop.psc.client import PscClient
 from app.services.accounts import AccountService, AccountView, MembershipSpec
 from app.services.auth import Authenticator, SessionClosed, TokenPair
-from app.services.documents import IdentityDocumentService
+from app.services.identity_documents import IdentityDocumentService
 from app.services.usagers import UsagerService
 from app.store.security import AccountRepository, ApiTokenRow, AuditRepository, StoredAuditEvent, TokenRepository
 

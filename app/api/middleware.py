@@ -10,19 +10,18 @@ from app.api.problems import problem_response
 class BodySizeLimit:
     """Refuse bodies above ``max_bytes`` with 413, whether or not Content-Length is announced."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, large: tuple[str, int] | None = None) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: tuple[tuple[str, int], ...] = ()) -> None:
         self.app = app
         self.default_bytes = max_bytes
-        # (path suffix, limit): identity-document scans are larger than JSON bodies.
-        self.large = large
+        # (path fragment, limit): identity-document scans and CDA documents are larger than JSON bodies.
+        self.larger = larger
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        max_bytes = self.default_bytes
-        if self.large is not None and scope.get("path", "").endswith(self.large[0]):
-            max_bytes = self.large[1]
+        path = scope.get("path", "")
+        max_bytes = next((limit for fragment, limit in self.larger if fragment in path), self.default_bytes)
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > max_bytes:
                 await self._refuse(scope, receive, send, max_bytes)

@@ -168,7 +168,6 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: "Authentication required (Bearer token)",
         403: "Not allowed for the caller's roles",
         429: "Too many attempts",
-        502: "A national service could not be used",
         404: "Not found (or outside the caller's ESSMS)",
         409: "Conflict with a rule",
         410: "Archived",

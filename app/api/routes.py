@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from app.api import schemas
 from app.api.crud import resource_router
+from app.api.documents import documents_router
 from app.api.plans import plan_router
 from app.domain.access import Permission as P
 from app.domain.entourage import ContactInput, ProtectionMeasureInput
@@ -144,4 +145,5 @@ def api_routers() -> list[APIRouter]:
                 editable=editable,
             )
         )
+    routers.append(documents_router())
     return routers

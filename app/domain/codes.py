@@ -262,6 +262,52 @@ def gir_code(gir: int) -> Concept:
 
 
 @cache
+def document_types() -> ValueSet:
+    """Types of document of the CI-SIS (JDV_J07_XdsTypeCode_CISIS: LOINC and TRE_A05)."""
+    return _svs_value_set("JDV_J07", "nos-jdv/JDV_J07_XdsTypeCode_CISIS.xml")
+
+
+@cache
+def facility_types() -> ValueSet:
+    """Types of healthcare facility (JDV_J02, TRE_R02 SecteurActivite: SA16, SA17…)."""
+    return _svs_value_set("JDV_J02", "nos-jdv/JDV_J02_XdsHealthcareFacilityTypeCode_CISIS.xml")
+
+
+@cache
+def practice_settings() -> ValueSet:
+    """Practice settings (JDV_J04: ESSMS, ETABLISSEMENT…)."""
+    return _svs_value_set("JDV_J04", "nos-jdv/JDV_J04_XdsPracticeSettingCode_CISIS.xml")
+
+
+@cache
 def confidentialities() -> ValueSet:
-    """HL7 Confidentiality (N normal, R restricted, V very restricted…)."""
+    """HL7 Confidentiality (N normal, R restricted, V very restricted): content and CDA/XDS documents."""
     return _csv_value_set("Confidentiality", "tddui-cda/2.16.840.1.113883.1.11.10228_Confidentiality.csv")
+
+
+@dataclass(frozen=True)
+class EssmsDocumentType:
+    """A type of document an ESSMS produces, with its XDS class (ASS_X04) and DMP acceptance (JDV_J66)."""
+
+    code: str
+    system: str
+    display: str
+    class_code: str
+    class_display: str
+    in_dmp: bool
+
+
+@cache
+def essms_document_types() -> dict[str, EssmsDocumentType]:
+    """The ESSMS document types (JDV_J07 members), their ASS_X04 class code and JDV_J66 membership."""
+    return {
+        row["code"]: EssmsDocumentType(
+            code=row["code"],
+            system=row["code_system"],
+            display=row["display"],
+            class_code=row["class_code"],
+            class_display=row["class_display"],
+            in_dmp=row["in_J66"] == "yes",
+        )
+        for row in _csv_rows("xds/ESSMS_document_types.csv")
+    }

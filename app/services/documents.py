@@ -1,93 +1,341 @@
-"""Identity-document scans: encrypted at rest, one per usager, re-encrypted on key rotation, purged when stale."""
+"""Use cases of CDA documents: generate (validated before it is stored or sent), replace, receive, read."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
+import html
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from typing import Any
 
+import orjson
+from lxml import etree
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.access import Principal
-from app.domain.errors import NotFound
-from app.domain.sealing import seal, unseal
+from app.domain.documents import DocumentKind, DocumentRequest, VersionChain
+from app.domain.errors import Conflict, DomainError, FieldIssue, NotFound, RuleViolation
+from app.domain.identity import UsagerRecord
+from app.domain.professionals import ProfessionalInput
+from app.domain.stays import StayInput
+from app.domain.structures import EssmsInput
+from app.interop.cda.document import GeneratedDocument, build_document
+from app.interop.cda.header import Essms, Professional, oid_of
+from app.interop.cda.pdfa import Block, pdfa_issues
+from app.interop.cda.validation import CdaValidator, ValidationReport
+from app.interop.cda.xds import MetadataError, document_entry
+from app.services.professionals import ProfessionalService
+from app.services.structures import EssmsService
 from app.services.usagers import UsagerService
-from app.store.db import Database
-from app.store.security import DocumentRepository, DocumentRow
+from app.store.documents import DocumentRepository, DocumentRow
+from app.store.repository import Keyset
 
-Keyring = tuple[str, dict[str, bytes]]
+NS = {"c": "urn:hl7-org:v3"}
+TEMPLATE_FLUDR = "1.2.250.1.213.1.1.1.24"
+
+
+class DocumentInvalid(DomainError):
+    """The document fails the ANS validators: it is neither stored nor sent."""
+
+    code = "cda-invalid"
+    title = "The CDA document fails the ANS validators"
+    status = 422
+
+    def __init__(self, report: ValidationReport) -> None:
+        issues = [FieldIssue(f.location, f"{f.source}:{f.assertion}"[:200], f.message) for f in report.errors[:50]]
+        super().__init__(f"{len(report.errors)} validation error(s)", issues=issues)
+        self.report = report
+
+
+class PdfNotPdfA(DomainError):
+    code = "pdf-not-pdfa"
+    title = "The uploaded PDF is not PDF/A"
+    status = 422
 
 
 @dataclass(frozen=True)
-class OpenedDocument:
+class StoredDocument:
     row: DocumentRow
-    content: bytes
+    generated: GeneratedDocument | None = None
 
 
-class IdentityDocumentService:
-    def __init__(self, connection: AsyncConnection, principal: Principal, keyring: Keyring) -> None:
+def public(row: DocumentRow) -> dict[str, Any]:
+    """The JSON shown for a document (metadata; the XML and renderings have their own URLs)."""
+    return {
+        "id": str(row.id),
+        "usager_id": str(row.usager_id),
+        "essms_id": str(row.essms_id),
+        "kind": row.kind,
+        "origin": row.origin,
+        "type_code": row.type_code,
+        "title": row.title,
+        "set_id": row.set_id,
+        "version_number": row.version_number,
+        "replaces_id": str(row.replaces_id) if row.replaces_id else None,
+        "replaced_by_id": str(row.replaced_by_id) if row.replaced_by_id else None,
+        "current": row.replaced_by_id is None,
+        "created_at": row.created_at.isoformat(),
+        "created_by": row.created_by,
+        "xds": orjson.loads(row.xds),
+        "validation": orjson.loads(row.validation),
+    }
+
+
+def render_html(title: str, blocks: list[Block]) -> str:
+    parts = [f"<!DOCTYPE html><html lang='fr'><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"]
+    parts.append(f"<body><h1>{html.escape(title)}</h1>")
+    for block in blocks:
+        parts.append(f"<h2>{html.escape(block.heading)}</h2><ul>")
+        parts.extend(f"<li>{html.escape(line)}</li>" for line in block.lines or ["-"])
+        parts.append("</ul>")
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+def read_sections(root: etree._Element) -> list[Block]:
+    """The narrative of a received structured document, section by section (title and text lines)."""
+    blocks = []
+    for section in root.iterfind("c:component/c:structuredBody/c:component/c:section", NS):
+        text = section.find("c:text", NS)
+        lines = []
+        if text is not None:
+            rows = text.xpath(
+                ".//c:item | .//c:paragraph | .//c:tr | .//c:content[not(ancestor::c:item)]", namespaces=NS
+            )
+            lines = [" ".join(" ".join(r.itertext()).split()) for r in rows] or [
+                " ".join(" ".join(text.itertext()).split())
+            ]
+        blocks.append(Block(section.findtext("c:title", default="", namespaces=NS), [line for line in lines if line]))
+    return blocks
+
+
+class DocumentService:
+    def __init__(
+        self, connection: AsyncConnection, principal: Principal, validator: CdaValidator, software: str
+    ) -> None:
         self.connection = connection
         self.principal = principal
-        self.active, self.keys = keyring
+        self.validator = validator
+        self.software = software
         self.repo = DocumentRepository(connection)
 
-    async def put(self, usager_id: uuid.UUID, kind: str, content_type: str, content: bytes) -> DocumentRow:
-        await UsagerService(self.connection, self.principal).get(usager_id)  # scoped: 404 outside the caller's ESSMS
-        nonce, ciphertext = seal(self.keys[self.active], self.active, usager_id, content)
-        row = DocumentRow(
-            id=uuid.uuid4(),
-            usager_id=usager_id,
-            kind=kind,
-            content_type=content_type,
-            size=len(content),
-            key_id=self.active,
-            nonce=nonce,
-            ciphertext=ciphertext,
-            uploaded_at=datetime.now(UTC),
-            uploaded_by=self.principal.actor,
+    async def validate(self, xml: bytes) -> ValidationReport:
+        """Every document is validated before it may be stored or leave the system."""
+        report = await asyncio.to_thread(self.validator.validate, xml)
+        if not report.valid:
+            raise DocumentInvalid(report)
+        return report
+
+    async def _context(
+        self, usager_id: uuid.UUID, essms_id: uuid.UUID | None, professional_id: uuid.UUID | None
+    ) -> tuple[UsagerRecord, Essms, Professional, StayInput | None]:
+        _, usager = await UsagerService(self.connection, self.principal).get_record(usager_id)
+        if essms_id is None:
+            known = await self.repo.usager_essms(usager_id)
+            if not known:
+                raise RuleViolation(
+                    "essms-required", "The usager is known to no ESSMS; give essms_id", field="essms_id"
+                )
+            essms_id = known[0]
+        try:
+            _, essms_record = await EssmsService(self.connection, self.principal).get_record(essms_id)
+        except NotFound as error:
+            raise RuleViolation("essms-exists", f"No ESSMS {essms_id}", field="essms_id") from error
+        if professional_id is None:
+            staff = await self.repo.professionals_of(essms_id)
+            if not staff:
+                raise RuleViolation(
+                    "professional-required", "No professional works in the ESSMS; give one", field="professional_id"
+                )
+            professional_id = staff[0]
+        try:
+            _, professional = await ProfessionalService(self.connection, self.principal).get_record(professional_id)
+        except NotFound as error:
+            raise RuleViolation(
+                "professional-exists", f"No professional {professional_id}", field="professional_id"
+            ) from error
+        stay_body = await self.repo.current_stay(usager_id, essms_id)
+        stay = (
+            StayInput.model_validate({k: v for k, v in orjson.loads(stay_body).items() if k in StayInput.model_fields})
+            if stay_body
+            else None
         )
-        await self.repo.put(row)
+        assert isinstance(essms_record, EssmsInput) and isinstance(professional, ProfessionalInput)
+        assert isinstance(usager, UsagerRecord)
+        return usager, Essms(essms_id, essms_record), Professional(professional_id, professional), stay
+
+    async def generate(self, usager_id: uuid.UUID, request: DocumentRequest) -> StoredDocument:
+        """Build, validate, derive the XDS metadata and store one document; nothing is stored if it fails."""
+        usager, essms, professional, stay = await self._context(usager_id, request.essms_id, request.professional_id)
+        uploaded = self._uploaded_pdf(request)
+        document_id = uuid.uuid4()
+        chain = VersionChain.first(oid_of(document_id))
+        parent: DocumentRow | None = None
+        if request.replaces is not None:
+            parent = await self.repo.get(request.replaces, self.principal.scope)
+            if parent is None or parent.usager_id != usager_id:
+                raise RuleViolation(
+                    "replaces-exists", f"No document {request.replaces} of this usager", field="replaces"
+                )
+            if parent.replaced_by_id is not None:
+                raise Conflict("replace-current", "Only the current version can be replaced", field="replaces")
+            chain = VersionChain(parent.set_id, parent.version_number, None).replaced_by(oid_of(parent.id))
+        generated = build_document(
+            request.kind,
+            document_id=document_id,
+            usager_id=usager_id,
+            usager=usager,
+            essms=essms,
+            professional=professional,
+            created=datetime.now(UTC).replace(microsecond=0),
+            chain=chain,
+            type_code=request.type_code,
+            title=request.title,
+            author_is_software=request.author_is_software,
+            software_name=self.software,
+            stay=stay,
+            data=request.data or {},
+            pdf=uploaded,
+        )
+        report = await self.validate(generated.xml)
+        row = await self._store(
+            document_id,
+            usager_id,
+            essms.id,
+            request.kind.value,
+            "uploaded" if uploaded else "generated",
+            generated.xml,
+            generated.pdf,
+            render_html(generated.header.title, generated.blocks),
+            report,
+            parent,
+        )
+        return StoredDocument(row, generated)
+
+    def _uploaded_pdf(self, request: DocumentRequest) -> bytes | None:
+        if request.pdf_base64 is None:
+            return None
+        if request.kind is not DocumentKind.N1_PDF:
+            raise RuleViolation("pdf-only-n1", "Only N1 documents embed an uploaded PDF", field="pdf_base64")
+        try:
+            pdf = base64.b64decode(request.pdf_base64, validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise RuleViolation("pdf-base64", "pdf_base64 is not base64", field="pdf_base64") from error
+        issues = pdfa_issues(pdf)
+        if issues:
+            raise PdfNotPdfA(
+                "The PDF is not PDF/A: " + "; ".join(issues),
+                issues=[FieldIssue("pdf_base64", "pdf-a", issue) for issue in issues],
+            )
+        return pdf
+
+    async def _store(
+        self,
+        document_id: uuid.UUID,
+        usager_id: uuid.UUID,
+        essms_id: uuid.UUID,
+        kind: str,
+        origin: str,
+        xml: bytes,
+        pdf: bytes | None,
+        rendering: str | None,
+        report: ValidationReport,
+        parent: DocumentRow | None,
+    ) -> DocumentRow:
+        try:
+            entry = document_entry(xml)
+        except MetadataError as error:
+            raise RuleViolation("xds-metadata", str(error), field=error.metadata) from error
+        now = datetime.now(UTC)
+        values = {
+            "id": document_id,
+            "usager_id": usager_id,
+            "essms_id": essms_id,
+            "kind": kind,
+            "origin": origin,
+            "type_code": entry.type_code.code,
+            "title": entry.title[:300],
+            "set_id": entry.set_id,
+            "version_number": entry.version,
+            "replaces_id": parent.id if parent else None,
+            "created_at": now,
+            "created_by": self.principal.actor,
+            "xml": xml.decode("utf-8"),
+            "pdf": pdf,
+            "html": rendering,
+            "xds": orjson.dumps(entry.as_dict()).decode(),
+            "validation": orjson.dumps(
+                {"valid": report.valid, "checked": report.checked, "warnings": len(report.findings)}
+            ).decode(),
+        }
+        await self.repo.insert(**values)
+        if parent is not None and not await self.repo.mark_replaced(parent.id, document_id):
+            raise Conflict("replace-current", "The document was replaced meanwhile", field="replaces")
+        row = await self.repo.get(document_id, self.principal.scope)
+        assert row is not None
         return row
 
-    async def get(self, usager_id: uuid.UUID) -> OpenedDocument:
-        await UsagerService(self.connection, self.principal).get(usager_id)
-        row = await self.repo.get(usager_id)
+    async def receive(self, usager_id: uuid.UUID, xml: bytes, essms_id: uuid.UUID | None) -> StoredDocument:
+        """Attach a FLUDR received from the emergency department, once it passes the validators."""
+        await UsagerService(self.connection, self.principal).get_record(usager_id)
+        try:
+            root = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True))
+        except etree.XMLSyntaxError as error:
+            raise RuleViolation("xml-well-formed", f"Not XML: {error}", field="body") from error
+        if TEMPLATE_FLUDR not in root.xpath("c:templateId/@root", namespaces=NS):
+            raise RuleViolation("fludr-template", "Only FLUDR documents (1.2.250.1.213.1.1.1.24) are received here")
+        report = await self.validate(xml)
+        blocks = read_sections(root)
+        if essms_id is None:
+            known = await self.repo.usager_essms(usager_id)
+            if not known:
+                raise RuleViolation(
+                    "essms-required", "The usager is known to no ESSMS; give essms_id", field="essms_id"
+                )
+            essms_id = known[0]
+        title = root.findtext("c:title", namespaces=NS) or "FLUDR"
+        row = await self._store(
+            uuid.uuid4(),
+            usager_id,
+            essms_id,
+            DocumentKind.FLUDR.value,
+            "received",
+            xml,
+            None,
+            render_html(title, blocks),
+            report,
+            None,
+        )
+        return StoredDocument(row)
+
+    async def for_sending(self, document_id: uuid.UUID) -> bytes:
+        """The CDA XML as it may leave the system (DMP, MSSanté): validated again, never sent when it fails."""
+        xml, _, _ = await self.content(document_id)
+        data = xml.encode("utf-8")
+        await self.validate(data)
+        return data
+
+    async def get(self, document_id: uuid.UUID) -> DocumentRow:
+        row = await self.repo.get(document_id, self.principal.scope)
         if row is None:
-            raise NotFound(f"Usager {usager_id} has no identity document")
-        key = self.keys.get(row.key_id)
-        if key is None:
-            raise NotFound(f"The key {row.key_id} of this document is no longer configured")
-        return OpenedDocument(row, unseal(key, row.key_id, usager_id, row.nonce, row.ciphertext))
+            raise NotFound(f"No document {document_id}")
+        return row
 
-    async def delete(self, usager_id: uuid.UUID) -> None:
-        await UsagerService(self.connection, self.principal).get(usager_id)
-        if not await self.repo.delete(usager_id):
-            raise NotFound(f"Usager {usager_id} has no identity document")
+    async def content(self, document_id: uuid.UUID) -> tuple[str, bytes | None, str | None]:
+        content = await self.repo.content(document_id, self.principal.scope)
+        if content is None:
+            raise NotFound(f"No document {document_id}")
+        return content
 
-
-async def rotate(database: Database, keyring: Keyring, batch: int = 200) -> int:
-    """Re-encrypt every scan sealed with another key than the active one; returns how many."""
-    active, keys = keyring
-    done = 0
-    while True:
-        async with database.write() as connection:
-            repo = DocumentRepository(connection)
-            rows = await repo.not_on_key(active, batch)
-            for row in rows:
-                plain = unseal(keys[row.key_id], row.key_id, row.usager_id, row.nonce, row.ciphertext)
-                nonce, ciphertext = seal(keys[active], active, row.usager_id, plain)
-                await repo.reseal(row.id, row.key_id, active, nonce, ciphertext)
-        done += len(rows)
-        if len(rows) < batch:
-            return done
-
-
-async def purge(database: Database, years: int, now: datetime | None = None) -> list[uuid.UUID]:
-    """Delete the scans of usagers without activity for ``years`` (INS 52); returns their usager ids."""
-    cutoff = (now or datetime.now(UTC)) - timedelta(days=365 * years + years // 4)
-    async with database.write() as connection:
-        repo = DocumentRepository(connection)
-        stale = await repo.inactive_usagers(cutoff)
-        for usager_id in stale:
-            await repo.delete(usager_id)
-    return stale
+    async def list_for_usager(
+        self, usager_id: uuid.UUID, *, set_id: str | None, after: Keyset | None, limit: int
+    ) -> tuple[list[DocumentRow], Keyset | None]:
+        await UsagerService(self.connection, self.principal).get_record(usager_id)
+        rows = await self.repo.for_usager(usager_id, self.principal.scope, set_id=set_id, after=after, limit=limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        cursor = Keyset(rows[-1].created_at.isoformat(), rows[-1].id) if more and rows else None
+        return rows, cursor

@@ -479,3 +479,33 @@ class IdentityDocument(SQLModel, table=True):
     ciphertext: bytes = Field(sa_type=LargeBinary, nullable=False)
     uploaded_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
     uploaded_by: str = Field(sa_type=String(200), nullable=False)
+
+
+class CdaDocument(SQLModel, table=True):
+    """A CDA document of a usager, immutable once stored: a new version is a new row with the same set_id."""
+
+    __tablename__ = "cda_document"
+    __table_args__ = (
+        Index("uq_cda_document_set_version", "set_id", "version_number", unique=True),
+        Index("ix_cda_document_usager_created", "usager_id", "created_at", "id"),
+    )
+    id: uuid.UUID = Field(sa_type=Uuid, primary_key=True)
+    usager_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("usager.id"), nullable=False))
+    essms_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("essms.id"), nullable=False))
+    kind: str = Field(sa_type=String(16), nullable=False)
+    origin: str = Field(sa_type=String(16), nullable=False)
+    type_code: str = Field(sa_type=String(64), nullable=False)
+    title: str = Field(sa_type=String(300), nullable=False)
+    set_id: str = Field(sa_type=String(128), nullable=False)
+    version_number: int = Field(sa_type=Integer, nullable=False)
+    replaces_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(Uuid, ForeignKey("cda_document.id"), nullable=True)
+    )
+    replaced_by_id: uuid.UUID | None = Field(default=None, sa_type=Uuid, nullable=True)
+    created_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    created_by: str = Field(sa_type=String(200), nullable=False)
+    xml: str = Field(sa_type=Text, nullable=False)
+    pdf: bytes | None = Field(default=None, sa_type=LargeBinary, nullable=True)
+    html: str | None = Field(default=None, sa_type=Text, nullable=True)
+    xds: str = Field(sa_type=Text, nullable=False)
+    validation: str = Field(sa_type=Text, nullable=False)

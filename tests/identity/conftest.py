@@ -44,6 +44,7 @@ def insi_settings(database_url: str, pki: Pki, url: str, tmp: Path) -> Settings:
         insi_read_timeout=0.5,
         insi_attempts=3,
         insi_backoff_initial=0.01,
+        cda_warm_on_start=False,
     )
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from app.config import Settings
 from app.domain.sealing import SealError, unseal
-from app.services import documents
+from app.services import identity_documents as documents
 from app.store.db import Database
 from app.store.security import DOCUMENT, USAGER
 from tests import factories
@@ -104,7 +104,7 @@ async def test_size_limits(settings: Settings, clean_database: Database) -> None
     from app.main import create_app
     from tests.conftest import http_client, issue_token
 
-    small = settings.model_copy(update={"max_document_bytes": 4096, "max_body_bytes": 1024})
+    small = settings.model_copy(update={"max_scan_bytes": 4096, "max_body_bytes": 1024})
     app = create_app(small, database=clean_database)
     async with http_client(app, await issue_token(clean_database, "limits", superuser=True)) as http:
         usager = await factories.usager(http)

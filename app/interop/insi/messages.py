@@ -298,7 +298,7 @@ def build_result(code_cr: str, libelle: str, identity: InsiIdentity | None) -> b
     """A RESULTAT answer (as the CNAM sends it) for the sandbox."""
     envelope = etree.Element(_q(SOAP, "Envelope"), nsmap={"soap": SOAP})
     body = _sub(envelope, SOAP, "Body")
-    result = etree.SubElement(body, _q(RESULTAT, "RESULTAT"), nsmap={None: RESULTAT})  # type: ignore[dict-item]
+    result = etree.SubElement(body, _q(RESULTAT, "RESULTAT"), nsmap={None: RESULTAT})
     cr = _sub(result, RESULTAT, "CR")
     _sub(cr, RESULTAT, "CodeCR", code_cr)
     _sub(cr, RESULTAT, "LibelleCR", libelle)

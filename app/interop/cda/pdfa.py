@@ -1,0 +1,199 @@
+"""PDF/A for N1 documents: our own renderings are PDF/A-2b; uploaded PDFs are checked as far as can be done offline.
+
+The XDS formatCode ``urn:ihe:iti:xds-sd:pdf:2008`` stands for PDF/A. Offline checks: not encrypted, every font
+embedded, XMP metadata with a ``pdfaid`` part and conformance, an OutputIntent with an ICC profile, no JavaScript.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+from pypdf import PdfReader, PdfWriter
+from pypdf.errors import PdfReadError
+from pypdf.generic import ArrayObject, DictionaryObject, NameObject, NumberObject, StreamObject, TextStringObject
+
+_FONT_FILES = ("/FontFile", "/FontFile2", "/FontFile3")
+
+
+@dataclass(frozen=True)
+class Block:
+    """A piece of a rendering: a heading and its lines."""
+
+    heading: str
+    lines: list[str]
+
+
+@cache
+def _fonts() -> tuple[str, str]:
+    import reportlab
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    folder = Path(reportlab.__file__).parent / "fonts"
+    pdfmetrics.registerFont(TTFont("DuiVera", str(folder / "Vera.ttf")))
+    pdfmetrics.registerFont(TTFont("DuiVeraBd", str(folder / "VeraBd.ttf")))
+    return "DuiVera", "DuiVeraBd"
+
+
+@cache
+def srgb_profile() -> bytes:
+    """An sRGB ICC profile for the OutputIntent, produced by LittleCMS (Pillow)."""
+    from PIL import ImageCms
+
+    return bytes(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+
+
+def _xmp(title: str, producer: str, created: datetime) -> bytes:
+    stamp = created.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    return (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/"'
+        ' xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:xmp="http://ns.adobe.com/xap/1.0/"'
+        ' xmlns:pdf="http://ns.adobe.com/pdf/1.3/">'
+        "<pdfaid:part>2</pdfaid:part><pdfaid:conformance>B</pdfaid:conformance>"
+        f'<dc:title><rdf:Alt><rdf:li xml:lang="x-default">{escape(title)}</rdf:li></rdf:Alt></dc:title>'
+        f"<dc:format>application/pdf</dc:format><pdf:Producer>{escape(producer)}</pdf:Producer>"
+        f"<xmp:CreateDate>{stamp}</xmp:CreateDate><xmp:ModifyDate>{stamp}</xmp:ModifyDate>"
+        "</rdf:Description></rdf:RDF></x:xmpmeta>"
+        '<?xpacket end="w"?>'
+    ).encode()
+
+
+def render_pdfa(
+    title: str, blocks: list[Block], *, producer: str = "DUI backend", created: datetime | None = None
+) -> bytes:
+    """A PDF/A-2b rendering: embedded TrueType fonts, XMP identification, sRGB OutputIntent."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
+
+    regular, bold = _fonts()
+    created = created or datetime.now(UTC)
+    styles = {
+        "title": ParagraphStyle("t", fontName=bold, fontSize=15, leading=19, spaceAfter=6 * mm, bulletFontName=regular),
+        "heading": ParagraphStyle(
+            "h", fontName=bold, fontSize=11, leading=14, spaceBefore=3 * mm, bulletFontName=regular
+        ),
+        "line": ParagraphStyle("l", fontName=regular, fontSize=10, leading=13, bulletFontName=regular),
+    }
+    story: list[object] = [Paragraph(escape(title), styles["title"])]
+    for block in blocks:
+        story.append(Paragraph(escape(block.heading), styles["heading"]))
+        story.extend(Paragraph(escape(line), styles["line"]) for line in block.lines or ["-"])
+        story.append(Spacer(1, 2 * mm))
+    raw = io.BytesIO()
+    document = SimpleDocTemplate(
+        raw,
+        pagesize=A4,
+        title=title,
+        author=producer,
+        creator=producer,
+        invariant=1,
+        pageCompression=1,
+        # The canvas starts on our embedded font, never on the non-embedded standard Helvetica.
+        initialFontName=regular,
+    )
+    document.build(story)
+    return _make_pdfa(raw.getvalue(), title, producer, created)
+
+
+def _make_pdfa(pdf: bytes, title: str, producer: str, created: datetime) -> bytes:
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    icc = StreamObject()
+    icc.set_data(srgb_profile())
+    icc[NameObject("/N")] = NumberObject(3)
+    intent = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/OutputIntent"),
+            NameObject("/S"): NameObject("/GTS_PDFA1"),
+            NameObject("/OutputConditionIdentifier"): TextStringObject("sRGB IEC61966-2.1"),
+            NameObject("/Info"): TextStringObject("sRGB IEC61966-2.1"),
+            NameObject("/DestOutputProfile"): writer._add_object(icc),
+        }
+    )
+    metadata = StreamObject()
+    metadata.set_data(_xmp(title, producer, created))
+    metadata[NameObject("/Type")] = NameObject("/Metadata")
+    metadata[NameObject("/Subtype")] = NameObject("/XML")
+    root = writer.root_object
+    root[NameObject("/OutputIntents")] = ArrayObject([writer._add_object(intent)])
+    root[NameObject("/Metadata")] = writer._add_object(metadata)
+    stamp = created.strftime("D:%Y%m%d%H%M%S+00'00'")
+    writer.add_metadata({"/Title": title, "/Producer": producer, "/CreationDate": stamp, "/ModDate": stamp})
+    writer.generate_file_identifiers()
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _fonts_of(resources: object, seen: set[int], issues: list[str]) -> None:
+    if not isinstance(resources, DictionaryObject):
+        return
+    fonts = resources.get("/Font")
+    fonts = fonts.get_object() if fonts is not None else None
+    if isinstance(fonts, DictionaryObject):
+        for name, ref in fonts.items():
+            font = ref.get_object()
+            if id(font) in seen:
+                continue
+            seen.add(id(font))
+            if font.get("/Subtype") == "/Type3":
+                continue
+            target = font
+            if font.get("/Subtype") == "/Type0":
+                target = font["/DescendantFonts"].get_object()[0].get_object()
+            descriptor = target.get("/FontDescriptor")
+            descriptor = descriptor.get_object() if descriptor is not None else None
+            if not isinstance(descriptor, DictionaryObject) or not any(k in descriptor for k in _FONT_FILES):
+                issues.append(f"font {font.get('/BaseFont', name)} is not embedded")
+    xobjects = resources.get("/XObject")
+    xobjects = xobjects.get_object() if xobjects is not None else None
+    if isinstance(xobjects, DictionaryObject):
+        for ref in xobjects.values():
+            xobject = ref.get_object()
+            if xobject.get("/Subtype") == "/Form" and id(xobject) not in seen:
+                seen.add(id(xobject))
+                _fonts_of(xobject.get("/Resources", DictionaryObject()).get_object(), seen, issues)
+
+
+def pdfa_issues(pdf: bytes) -> list[str]:
+    """What keeps ``pdf`` from being PDF/A as far as can be checked offline; empty when none is found."""
+    if not pdf.startswith(b"%PDF-"):
+        return ["not a PDF file (no %PDF- header)"]
+    try:
+        reader = PdfReader(io.BytesIO(pdf))
+        if reader.is_encrypted:
+            return ["the PDF is encrypted (PDF/A forbids it)"]
+        root: Any = reader.trailer["/Root"].get_object()
+        issues: list[str] = []
+        metadata = root.get("/Metadata")
+        xmp = metadata.get_object().get_data() if metadata is not None else b""
+        if b"pdfaid" not in xmp or b"part" not in xmp or b"conformance" not in xmp:
+            issues.append("no XMP pdfaid identification (part and conformance)")
+        intents = root.get("/OutputIntents")
+        intents = intents.get_object() if intents is not None else []
+        if not any(
+            i.get_object().get("/S") == "/GTS_PDFA1" and "/DestOutputProfile" in i.get_object() for i in intents
+        ):
+            issues.append("no PDF/A OutputIntent with an ICC profile")
+        names = root.get("/Names")
+        if names is not None and "/JavaScript" in names.get_object():
+            issues.append("the PDF holds JavaScript")
+        if "/ID" not in reader.trailer:
+            issues.append("no file identifier (/ID) in the trailer")
+        seen: set[int] = set()
+        for page in reader.pages:
+            _fonts_of(page.get("/Resources", DictionaryObject()).get_object(), seen, issues)
+        if len(reader.pages) == 0:
+            issues.append("the PDF has no page")
+    except (PdfReadError, KeyError, ValueError, TypeError, AttributeError, IndexError) as error:
+        return [f"unreadable PDF: {error}"]
+    return issues

@@ -1,0 +1,329 @@
+"""Our ISO Schematron compiler: a ``.sch`` file (``queryBinding="xslt2"``) to an XSLT 3.0 stylesheet emitting SVRL.
+
+Three steps, as in ISO/IEC 19757-3 Annex A: inline ``<include>`` (recursively, relative to each including file),
+expand abstract patterns (``is-a`` + ``param``, replacing ``$name`` in ``test``, ``context``, ``select`` and text, in
+parameter order), then generate one XSLT mode per active pattern. Each pattern selects its candidate nodes once
+instead of walking the whole tree: the elements of its rules' last-step names, from one key indexing the document
+by local name (or ``//(context)`` for other contexts); the rules of a pattern are templates in descending
+priority matching exactly, so a node fires the first matching rule only, as the standard requires, and a
+candidate no rule matches is skipped.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lxml import etree
+
+SCH = "http://purl.oclc.org/dsdl/schematron"
+XSL = "http://www.w3.org/1999/XSL/Transform"
+SVRL = "http://purl.oclc.org/dsdl/svrl"
+XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
+COMPILER_VERSION = "dui-sch-3"
+
+_MACRO_ATTRIBUTES = ("test", "context", "select")
+
+
+class SchematronError(Exception):
+    """The schematron cannot be compiled (missing include, unknown abstract pattern or rule)."""
+
+
+def _q(local: str) -> str:
+    return f"{{{SCH}}}{local}"
+
+
+def _x(local: str) -> str:
+    return f"{{{XSL}}}{local}"
+
+
+def _s(local: str) -> str:
+    return f"{{{SVRL}}}{local}"
+
+
+@dataclass
+class _Loader:
+    """Parses each file once; every inclusion gets its own copy."""
+
+    cache: dict[Path, etree._ElementTree] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+
+    def tree(self, path: Path) -> etree._ElementTree:
+        if path not in self.cache:
+            if not path.is_file():
+                raise SchematronError(f"Included file not found: {path}")
+            self.cache[path] = etree.parse(str(path), etree.XMLParser(remove_comments=True, resolve_entities=False))
+            self.files.append(path)
+        return self.cache[path]
+
+
+def _inline_includes(element: etree._Element, folder: Path, loader: _Loader, depth: int = 0) -> None:
+    if depth > 50:
+        raise SchematronError("Schematron includes nest too deep (cycle?)")
+    for include in list(element.iter(_q("include"))):
+        href = include.get("href", "")
+        document, _, fragment = href.partition("#")
+        target = (folder / document).resolve() if document else None
+        if target is None:
+            raise SchematronError(f"Include without a file: {href!r}")
+        root = loader.tree(target).getroot()
+        if fragment:
+            found = root.xpath("//*[@id=$f or @xml:id=$f]", f=fragment)
+            if not found:
+                raise SchematronError(f"No element {fragment!r} in {target}")
+            piece = copy.deepcopy(found[0])
+        else:
+            piece = copy.deepcopy(root)
+        if piece.tag == _q("schema"):
+            raise SchematronError(f"{href}: include a fragment, not a whole schema")
+        piece.tail = include.tail
+        _inline_includes(piece, target.parent, loader, depth + 1)
+        parent = include.getparent()
+        if parent is None:
+            raise SchematronError("An include cannot be the root")
+        parent.replace(include, piece)
+
+
+def _expand(text: str, params: list[tuple[str, str]]) -> str:
+    # Plain substring replacement in parameter order, as the reference implementation does.
+    for name, value in params:
+        text = text.replace(f"${name}", value)
+    return text
+
+
+def _instantiate(node: etree._Element, params: list[tuple[str, str]]) -> None:
+    for element in node.iter():
+        if not isinstance(element.tag, str):
+            continue
+        for attribute in _MACRO_ATTRIBUTES:
+            value = element.get(attribute)
+            if value is not None:
+                element.set(attribute, _expand(value, params))
+        if element is not node and element.text:
+            element.text = _expand(element.text, params)
+        if element is not node and element.tail:
+            element.tail = _expand(element.tail, params)
+    if node.text:
+        node.text = _expand(node.text, params)
+
+
+def _expand_abstract_patterns(schema: etree._Element) -> None:
+    abstract: dict[str, list[etree._Element]] = {}
+    for pattern in schema.iter(_q("pattern")):
+        if pattern.get("abstract") == "true" and pattern.get("id"):
+            abstract.setdefault(pattern.get("id", ""), []).append(pattern)
+    for pattern in list(schema.iter(_q("pattern"))):
+        is_a = pattern.get("is-a")
+        if not is_a:
+            continue
+        if is_a not in abstract:
+            raise SchematronError(f"Pattern {pattern.get('id')!r} extends unknown abstract pattern {is_a!r}")
+        params = [(p.get("name", ""), p.get("value", "")) for p in pattern.findall(_q("param"))]
+        parent = pattern.getparent()
+        assert parent is not None
+        position = parent.index(pattern)
+        for model in abstract[is_a]:
+            real = etree.Element(_q("pattern"), id=pattern.get("id") or f"{is_a}-{position}")
+            real.text = model.text
+            for child in model:
+                real.append(copy.deepcopy(child))
+            _instantiate(real, params)
+            parent.insert(position, real)
+            position += 1
+        real.tail = pattern.tail
+        parent.remove(pattern)
+    for models in abstract.values():
+        for model in models:
+            parent = model.getparent()
+            if parent is not None:
+                parent.remove(model)
+
+
+def load_schema(path: Path) -> tuple[etree._Element, list[Path]]:
+    """Steps 1 and 2: the schematron with includes inlined and abstract patterns expanded, and the files read."""
+    loader = _Loader()
+    root = copy.deepcopy(loader.tree(path.resolve()).getroot())
+    if root.tag != _q("schema"):
+        raise SchematronError(f"{path} is not an ISO schematron (root {root.tag})")
+    _inline_includes(root, path.resolve().parent, loader)
+    _expand_abstract_patterns(root)
+    return root, loader.files
+
+
+def source_digest(path: Path) -> str:
+    """Hash of everything the compiled stylesheet depends on: the compiler and the expanded schematron."""
+    root, _files = load_schema(path)
+    digest = hashlib.sha256(COMPILER_VERSION.encode())
+    digest.update(path.resolve().parent.as_uri().encode())
+    digest.update(etree.tostring(root, method="c14n"))
+    return digest.hexdigest()
+
+
+def _top_level(expression: str, separator: str) -> list[int]:
+    """Positions of ``separator`` outside brackets, parentheses and string literals."""
+    positions: list[int] = []
+    depth, quote = 0, ""
+    for index, char in enumerate(expression):
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char in "([":
+            depth += 1
+        elif char in ")]":
+            depth -= 1
+        elif char == separator and depth == 0:
+            positions.append(index)
+    return positions
+
+
+def _split_union(expression: str) -> list[str]:
+    """Top-level ``|`` alternatives of a pattern."""
+    cuts = [-1, *_top_level(expression, "|"), len(expression)]
+    parts = [expression[a + 1 : b].strip() for a, b in itertools.pairwise(cuts)]
+    return [part for part in parts if part]
+
+
+_LAST_STEP = re.compile(r"^(?:child::)?(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)\s*(?:\[.*)?$", re.DOTALL)
+NAME_KEY = "dui-by-name"
+
+
+def _candidates(part: str) -> str:
+    """Nodes the pattern alternative ``part`` may match: every element of its last step's local name (one
+    key lookup; the template's match pattern then decides exactly), or a full ``//`` search otherwise."""
+    slashes = _top_level(part, "/")
+    last = part[slashes[-1] + 1 :] if slashes else part
+    found = _LAST_STEP.match(last.strip())
+    if found and found.group(1) not in ("node", "text", "comment", "processing-instruction"):
+        return f"key('{NAME_KEY}', '{found.group(1)}')"
+    return f"({part})" if part.startswith("/") else f"//({part})"
+
+
+def _selection(context: str) -> str:
+    """An expression selecting at least every node the match pattern ``context`` can match."""
+    return " | ".join(_candidates(part) for part in _split_union(context))
+
+
+def _message(target: etree._Element, source: etree._Element) -> None:
+    """Copy the human text of an assert or report, evaluating value-of and name."""
+
+    def text(value: str | None) -> None:
+        if value:
+            node = etree.SubElement(target, _x("text"))
+            node.text = value
+
+    text(source.text)
+    for child in source:
+        if child.tag == _q("value-of"):
+            etree.SubElement(target, _x("value-of"), select=child.get("select", "."))
+        elif child.tag == _q("name"):
+            etree.SubElement(target, _x("value-of"), select=f"name({child.get('path', '.')})")
+        elif isinstance(child.tag, str):
+            _message(target, child)
+        text(child.tail)
+
+
+def _variable(parent: etree._Element, let: etree._Element) -> None:
+    name = let.get("name", "")
+    value = let.get("value")
+    if value is None:
+        variable = etree.SubElement(parent, _x("variable"), name=name)
+        for child in let:
+            variable.append(copy.deepcopy(child))
+        return
+    etree.SubElement(parent, _x("variable"), name=name, select=value)
+
+
+def _check(template: etree._Element, check: etree._Element) -> None:
+    test = check.get("test", "true()")
+    failed = check.tag == _q("assert")
+    condition = etree.SubElement(template, _x("if"), test=f"not({test})" if failed else test)
+    out = etree.SubElement(condition, _s("failed-assert" if failed else "successful-report"))
+    out.set("test", test)
+    for attribute in ("id", "role", "flag", "see"):
+        if check.get(attribute):
+            out.set(attribute, check.get(attribute, ""))
+    location = etree.SubElement(out, _x("attribute"), name="location")
+    etree.SubElement(location, _x("value-of"), select="path(.)")
+    _message(etree.SubElement(out, _s("text")), check)
+
+
+def _active_patterns(schema: etree._Element, phase: str | None) -> set[str] | None:
+    chosen = phase or schema.get("defaultPhase")
+    if not chosen or chosen == "#ALL":
+        return None
+    for candidate in schema.findall(_q("phase")):
+        if candidate.get("id") == chosen:
+            return {active.get("pattern", "") for active in candidate.findall(_q("active"))}
+    raise SchematronError(f"Unknown phase {chosen!r}")
+
+
+def compile_schematron(path: Path, *, phase: str | None = None) -> bytes:
+    """Compile ``path`` to an XSLT 3.0 stylesheet whose output on a document is an SVRL report."""
+    schema, _files = load_schema(path)
+    namespaces = {"xsl": XSL, "svrl": SVRL, "xs": "http://www.w3.org/2001/XMLSchema"}
+    for ns in schema.iter(_q("ns")):
+        prefix, uri = ns.get("prefix"), ns.get("uri")
+        if prefix and uri and prefix not in namespaces:
+            namespaces[prefix] = uri
+    stylesheet = etree.Element(_x("stylesheet"), nsmap=namespaces, version="3.0")
+    # Value-set lookups (document('../jeuxDeValeurs/…'), doc('include/…')) resolve from the schematron's folder.
+    stylesheet.set(XML_BASE, path.resolve().parent.as_uri() + "/")
+    stylesheet.set("exclude-result-prefixes", " ".join(p for p in namespaces if p not in ("svrl",)))
+    etree.SubElement(stylesheet, _x("output"), method="xml", indent="no")
+    # One index of the document's elements by local name, built once, serves every pattern's selection.
+    etree.SubElement(stylesheet, _x("key"), name=NAME_KEY, match="*", use="local-name()")
+    # Schema- and pattern-level variables are global, evaluated on the document (as in the reference engine).
+    declared: set[str] = set()
+    for let in [*schema.findall(_q("let")), *(let for p in schema.iter(_q("pattern")) for let in p.findall(_q("let")))]:
+        if let.get("name") not in declared:
+            declared.add(let.get("name", ""))
+            _variable(stylesheet, let)
+
+    abstract_rules = {rule.get("id"): rule for rule in schema.iter(_q("rule")) if rule.get("abstract") == "true"}
+    active = _active_patterns(schema, phase)
+    main = etree.Element(_x("template"), match="/")
+    report = etree.SubElement(main, _s("schematron-output"), title=(schema.findtext(_q("title")) or "").strip())
+    templates: list[etree._Element] = []
+    for index, pattern in enumerate(p for p in schema.iter(_q("pattern")) if p.get("abstract") != "true"):
+        if active is not None and pattern.get("id") not in active:
+            continue
+        rules = [r for r in pattern.findall(_q("rule")) if r.get("abstract") != "true" and r.get("context")]
+        if not rules:
+            continue
+        mode = f"M{index}"
+        etree.SubElement(stylesheet, _x("mode"), name=mode, **{"on-no-match": "deep-skip"})
+        # SVRL active-pattern elements are left out: only failed asserts and successful reports are read.
+        selection = " | ".join(_selection(rule.get("context", "")) for rule in rules)
+        etree.SubElement(report, _x("apply-templates"), select=selection, mode=mode)
+        for position, rule in enumerate(rules):
+            template = etree.Element(
+                _x("template"), match=rule.get("context", ""), mode=mode, priority=str(1000 + len(rules) - position)
+            )
+            for child in _rule_body(rule, abstract_rules):
+                if child.tag == _q("let"):
+                    _variable(template, child)
+                elif child.tag in (_q("assert"), _q("report")):
+                    _check(template, child)
+            templates.append(template)
+    stylesheet.append(main)
+    stylesheet.extend(templates)
+    return bytes(etree.tostring(stylesheet, xml_declaration=True, encoding="UTF-8"))
+
+
+def _rule_body(rule: etree._Element, abstract_rules: dict[str | None, etree._Element]) -> list[etree._Element]:
+    body: list[etree._Element] = []
+    for child in rule:
+        if child.tag == _q("extends"):
+            parent = abstract_rules.get(child.get("rule"))
+            if parent is None:
+                raise SchematronError(f"Rule extends unknown abstract rule {child.get('rule')!r}")
+            body.extend(_rule_body(parent, abstract_rules))
+        elif isinstance(child.tag, str):
+            body.append(child)
+    return body

@@ -1,0 +1,119 @@
+"""SQL of CDA documents: insert, read, list a usager's documents, chain versions."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, desc, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.domain.access import Scope
+from app.store import tables
+from app.store.repository import USAGER_ESSMS, Keyset
+
+DOCUMENTS = tables.CdaDocument.__table__  # type: ignore[attr-defined]
+STAYS = tables.Stay.__table__  # type: ignore[attr-defined]
+PROFESSIONAL_ESSMS = tables.ProfessionalEssms.__table__  # type: ignore[attr-defined]
+_SUMMARY = [c for c in DOCUMENTS.c if c.name not in ("xml", "pdf", "html")]
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    id: uuid.UUID
+    usager_id: uuid.UUID
+    essms_id: uuid.UUID
+    kind: str
+    origin: str
+    type_code: str
+    title: str
+    set_id: str
+    version_number: int
+    replaces_id: uuid.UUID | None
+    replaced_by_id: uuid.UUID | None
+    created_at: datetime
+    created_by: str
+    xds: str
+    validation: str
+
+
+class DocumentRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+
+    def _visible(self, scope: Scope) -> list[Any]:
+        if scope.unrestricted:
+            return []
+        assert scope.essms_ids is not None
+        return [DOCUMENTS.c.essms_id.in_(scope.essms_ids)]
+
+    async def insert(self, **values: Any) -> None:
+        await self.connection.execute(insert(DOCUMENTS).values(**values))
+
+    async def mark_replaced(self, document_id: uuid.UUID, replaced_by: uuid.UUID) -> bool:
+        """Chain the old version to the new one; False when another replacement came first."""
+        result = await self.connection.execute(
+            update(DOCUMENTS)
+            .where(DOCUMENTS.c.id == document_id, DOCUMENTS.c.replaced_by_id.is_(None))
+            .values(replaced_by_id=replaced_by)
+        )
+        return bool(result.rowcount)
+
+    async def get(self, document_id: uuid.UUID, scope: Scope) -> DocumentRow | None:
+        row = (
+            await self.connection.execute(select(*_SUMMARY).where(DOCUMENTS.c.id == document_id, *self._visible(scope)))
+        ).first()
+        return DocumentRow(**row._mapping) if row else None
+
+    async def content(self, document_id: uuid.UUID, scope: Scope) -> tuple[str, bytes | None, str | None] | None:
+        row = (
+            await self.connection.execute(
+                select(DOCUMENTS.c.xml, DOCUMENTS.c.pdf, DOCUMENTS.c.html).where(
+                    DOCUMENTS.c.id == document_id, *self._visible(scope)
+                )
+            )
+        ).first()
+        return (row.xml, row.pdf, row.html) if row else None
+
+    async def for_usager(
+        self, usager_id: uuid.UUID, scope: Scope, *, set_id: str | None, after: Keyset | None, limit: int
+    ) -> list[DocumentRow]:
+        """Newest first; ``after`` continues from a (created_at, id) position."""
+        where = [DOCUMENTS.c.usager_id == usager_id, *self._visible(scope)]
+        if set_id:
+            where.append(DOCUMENTS.c.set_id == set_id)
+        if after is not None:
+            moment = datetime.fromisoformat(after.sort_value) if isinstance(after.sort_value, str) else after.sort_value
+            where.append(
+                (DOCUMENTS.c.created_at < moment) | and_(DOCUMENTS.c.created_at == moment, DOCUMENTS.c.id < after.id)
+            )
+        rows = await self.connection.execute(
+            select(*_SUMMARY).where(*where).order_by(desc(DOCUMENTS.c.created_at), desc(DOCUMENTS.c.id)).limit(limit)
+        )
+        return [DocumentRow(**row._mapping) for row in rows]
+
+    async def current_stay(self, usager_id: uuid.UUID, essms_id: uuid.UUID) -> str | None:
+        """Body of the usager's latest stay in the ESSMS (open first)."""
+        row = (
+            await self.connection.execute(
+                select(STAYS.c.body)
+                .where(STAYS.c.usager_id == usager_id, STAYS.c.essms_id == essms_id, STAYS.c.archived_at.is_(None))
+                .order_by(desc(STAYS.c.is_open), desc(STAYS.c.date_entree))
+                .limit(1)
+            )
+        ).first()
+        return str(row.body) if row else None
+
+    async def usager_essms(self, usager_id: uuid.UUID) -> list[uuid.UUID]:
+        rows = await self.connection.execute(
+            select(USAGER_ESSMS.c.essms_id).where(USAGER_ESSMS.c.usager_id == usager_id)
+        )
+        return [r.essms_id for r in rows]
+
+    async def professionals_of(self, essms_id: uuid.UUID) -> list[uuid.UUID]:
+        rows = await self.connection.execute(
+            select(PROFESSIONAL_ESSMS.c.professional_id).where(PROFESSIONAL_ESSMS.c.essms_id == essms_id)
+        )
+        return [r.professional_id for r in rows]

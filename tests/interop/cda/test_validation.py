@@ -1,0 +1,165 @@
+"""The validation engine on the official ANS examples (they pass) and on broken copies (they fail, rightly)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from app.interop.cda.schematron import SchematronError, compile_schematron
+from app.interop.cda.validation import CdaValidator, ValidationReport
+
+NS = {"c": "urn:hl7-org:v3"}
+EXAMPLES = "cda/TestContenuCDA-3-0/ExemplesCDA"
+
+
+def _example(shared_specs: Path, name: str) -> etree._ElementTree:
+    return etree.parse(str(shared_specs / EXAMPLES / name))
+
+
+def _errors(report: ValidationReport) -> list[str]:
+    return [f"{f.source}: {f.message}" for f in report.errors]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "DLU-EHPAD-DLU_2022.01.xml",
+        "DLU-EHPAD-FLUDT_2022.01.xml",
+        "DLU-EHPAD-FLUDR_2022.01.xml",
+        "DOC_NON_STRUCTURE_CDA-R2-N1.xml",
+    ],
+)
+def test_official_examples_pass(cda_validator: CdaValidator, shared_specs: Path, name: str) -> None:
+    report = cda_validator.validate((shared_specs / EXAMPLES / name).read_bytes())
+    assert report.valid, _errors(report)
+    assert "XSD" in report.checked and "ASIP-STRUCT-MIN-StrucMin" in report.checked
+    if name.startswith("DLU"):
+        assert any(c.startswith("CI-SIS_DLU-EHPAD") for c in report.checked)
+
+
+def test_broken_fixture_reports_each_defect(cda_validator: CdaValidator, shared_specs: Path) -> None:
+    report = cda_validator.validate((shared_specs / "cda/test-fixtures/DLU-EHPAD-DLU_2022.01_BROKEN.xml").read_bytes())
+    messages = _errors(report)
+    assert not report.valid
+    assert any(m.startswith("xsd:") and "bogus" in m for m in messages)
+    assert any("traits de l'INS" in m for m in messages)
+    assert any("2.16.840.1.113883.1.11.10228" in m for m in messages)
+    assert any("1.2.250.1.213.1.1.5.466" in m for m in messages)
+    assert any("JDV_ChecklistDLU_CISIS" in m for m in messages)
+    assert any('"Traitements" doit être présente' in m for m in messages)
+
+
+def _remove(xpath: str) -> Callable[[etree._ElementTree], None]:
+    def mutate(tree: etree._ElementTree) -> None:
+        for node in tree.xpath(xpath, namespaces=NS):
+            node.getparent().remove(node)
+
+    return mutate
+
+
+def _set(xpath: str, attribute: str, value: str) -> Callable[[etree._ElementTree], None]:
+    def mutate(tree: etree._ElementTree) -> None:
+        for node in tree.xpath(xpath, namespaces=NS):
+            node.set(attribute, value)
+
+    return mutate
+
+
+@pytest.mark.parametrize(
+    ("name", "mutate", "source", "expected"),
+    [
+        (
+            "DOC_NON_STRUCTURE_CDA-R2-N1.xml",
+            _set("/c:ClinicalDocument/c:code", "code", "99999-9"),
+            "StrucMin",
+            "1.2.250.1.213.1.1.5.471",
+        ),
+        (
+            "DOC_NON_STRUCTURE_CDA-R2-N1.xml",
+            _set("/c:ClinicalDocument/c:languageCode", "code", "french"),
+            "StrucMin",
+            "languageCode",
+        ),
+        ("DOC_NON_STRUCTURE_CDA-R2-N1.xml", _remove("/c:ClinicalDocument/c:custodian"), "xsd", "custodian"),
+        (
+            "DOC_NON_STRUCTURE_CDA-R2-N1.xml",
+            _set("//c:healthCareFacility/c:code", "code", "SA99"),
+            "StrucMin",
+            "1.2.250.1.213.1.1.5.466",
+        ),
+        ("DLU-EHPAD-DLU_2022.01.xml", _remove("//c:patient/c:birthplace"), "StrucMin", "traits de l'INS"),
+        (
+            "DLU-EHPAD-FLUDT_2022.01.xml",
+            _remove("//c:section[c:templateId/@root='1.3.6.1.4.1.19376.1.5.3.1.3.25']/.."),
+            "FLUDT",
+            "Signes vitaux",
+        ),
+        ("DLU-EHPAD-FLUDR_2022.01.xml", _set("/c:ClinicalDocument/c:code", "code", "11488-4"), "FLUDR", "74207-2"),
+    ],
+)
+def test_mutated_examples_fail_with_the_right_assertion(
+    cda_validator: CdaValidator,
+    shared_specs: Path,
+    name: str,
+    mutate: Callable[[etree._ElementTree], None],
+    source: str,
+    expected: str,
+) -> None:
+    tree = _example(shared_specs, name)
+    mutate(tree)
+    report = cda_validator.validate(etree.tostring(tree, xml_declaration=True, encoding="UTF-8"))
+    assert not report.valid
+    hits = [f for f in report.errors if source in f.source and expected.lower() in (f.message + f.location).lower()]
+    assert hits, _errors(report)
+    assert all(h.location for h in hits)
+
+
+def test_not_xml_is_reported_not_raised(cda_validator: CdaValidator) -> None:
+    report = cda_validator.validate(b"<ClinicalDocument")
+    assert not report.valid and report.errors[0].source == "xml"
+
+
+def test_compiled_stylesheets_are_cached_by_input_hash(cda_validator: CdaValidator) -> None:
+    first = cda_validator.compiled_path("CI-SIS_DLU-EHPAD-DLU_2022.01.sch")
+    assert first.is_file() and first.parent == cda_validator.cache_dir
+    stamp = first.stat().st_mtime_ns
+    assert cda_validator.compiled_path("CI-SIS_DLU-EHPAD-DLU_2022.01.sch") == first
+    assert first.stat().st_mtime_ns == stamp
+
+
+def test_compiler_refuses_a_missing_include(tmp_path: Path) -> None:
+    sch = tmp_path / "bad.sch"
+    sch.write_text(
+        '<schema xmlns="http://purl.oclc.org/dsdl/schematron" queryBinding="xslt2"><include href="nope.sch"/></schema>'
+    )
+    with pytest.raises(SchematronError, match="not found"):
+        compile_schematron(sch)
+
+
+def test_first_matching_rule_wins_and_abstract_patterns_expand(tmp_path: Path) -> None:
+    from saxonche import PySaxonProcessor
+
+    (tmp_path / "abs.sch").write_text(
+        '<pattern xmlns="http://purl.oclc.org/dsdl/schematron" abstract="true" id="has">'
+        '<rule context="$elt"><assert test="@$att">$elt must have @$att</assert></rule></pattern>'
+    )
+    (tmp_path / "s.sch").write_text(
+        '<schema xmlns="http://purl.oclc.org/dsdl/schematron" queryBinding="xslt2">'
+        '<include href="abs.sch"/>'
+        '<pattern id="p1"><rule context="b[@x]"><assert test="false()" role="warning">first</assert></rule>'
+        '<rule context="b"><assert test="false()">second</assert></rule></pattern>'
+        '<pattern id="p2" is-a="has"><param name="elt" value="b"/><param name="att" value="y"/></pattern>'
+        "</schema>"
+    )
+    processor = PySaxonProcessor(license=False)
+    stylesheet = processor.new_xslt30_processor().compile_stylesheet(
+        stylesheet_text=compile_schematron(tmp_path / "s.sch").decode()
+    )
+    svrl = etree.fromstring(
+        stylesheet.transform_to_string(xdm_node=processor.parse_xml(xml_text="<a><b x='1'/><b y='2'/></a>")).encode()
+    )
+    texts = sorted(" ".join(t.itertext()).strip() for t in svrl.iter("{http://purl.oclc.org/dsdl/svrl}text"))
+    assert texts == ["b must have @y", "first", "second"]
