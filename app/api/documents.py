@@ -13,6 +13,8 @@ from starlette.responses import Response
 from app.api import deps
 from app.api.deps import CurrentPrincipal, ReadConnection, WriteConnection
 from app.api.problems import responses
+from app.api.security import note_usagers, requires
+from app.domain.access import Permission as P
 from app.domain.documents import DocumentRequest
 from app.domain.errors import NotFound
 from app.interop.cda import shared_validator
@@ -64,6 +66,7 @@ def documents_router() -> APIRouter:
 
     @router.post(
         "/usagers/{usager_id}/documents",
+        dependencies=[requires(P.USAGER_WRITE, usager_data=True)],
         status_code=201,
         summary="Generate a CDA document of a kind for a usager (validated before it is stored)",
         operation_id="generate_document",
@@ -82,6 +85,7 @@ def documents_router() -> APIRouter:
 
     @router.post(
         "/usagers/{usager_id}/documents/received",
+        dependencies=[requires(P.USAGER_WRITE, usager_data=True)],
         status_code=201,
         summary="Attach a FLUDR received from the emergency department (CDA XML body)",
         operation_id="receive_document",
@@ -101,6 +105,7 @@ def documents_router() -> APIRouter:
 
     @router.get(
         "/usagers/{usager_id}/documents",
+        dependencies=[requires(P.USAGER_READ, usager_data=True)],
         summary="List a usager's documents and their versions, newest first",
         operation_id="list_documents",
         response_model=DocumentPage,
@@ -127,6 +132,7 @@ def documents_router() -> APIRouter:
 
     @router.get(
         "/documents/{document_id}",
+        dependencies=[requires(P.USAGER_READ, usager_data=True)],
         summary="Read a document's metadata",
         operation_id="read_document",
         response_model=DocumentPublic,
@@ -135,10 +141,13 @@ def documents_router() -> APIRouter:
     async def read(
         request: Request, document_id: uuid.UUID, connection: ReadConnection, principal: CurrentPrincipal
     ) -> Response:
-        return one(public(await _service(request, connection, principal).get(document_id)))
+        row = await _service(request, connection, principal).get(document_id)
+        note_usagers(request, [row.usager_id])
+        return one(public(row))
 
     @router.get(
         "/documents/{document_id}/cda",
+        dependencies=[requires(P.USAGER_READ, usager_data=True)],
         summary="The CDA R2 XML of a document",
         operation_id="read_document_cda",
         responses={**responses(404, 422), 200: {"content": {"application/xml": {}}}},
@@ -146,11 +155,14 @@ def documents_router() -> APIRouter:
     async def cda(
         request: Request, document_id: uuid.UUID, connection: ReadConnection, principal: CurrentPrincipal
     ) -> Response:
-        xml, _, _ = await _service(request, connection, principal).content(document_id)
+        service = _service(request, connection, principal)
+        note_usagers(request, [(await service.get(document_id)).usager_id])
+        xml, _, _ = await service.content(document_id)
         return Response(xml.encode("utf-8"), media_type="application/xml")
 
     @router.get(
         "/documents/{document_id}/rendering",
+        dependencies=[requires(P.USAGER_READ, usager_data=True)],
         summary="The human rendering of a document: the PDF/A, or HTML",
         operation_id="read_document_rendering",
         responses={**responses(404, 422), 200: {"content": {"application/pdf": {}, "text/html": {}}}},
@@ -162,7 +174,9 @@ def documents_router() -> APIRouter:
         principal: CurrentPrincipal,
         format: Annotated[Literal["pdf", "html"], Query(description="pdf or html")] = "pdf",
     ) -> Response:
-        _, pdf, html = await _service(request, connection, principal).content(document_id)
+        service = _service(request, connection, principal)
+        note_usagers(request, [(await service.get(document_id)).usager_id])
+        _, pdf, html = await service.content(document_id)
         if format == "pdf":
             if pdf is None:
                 raise NotFound(f"Document {document_id} has no PDF rendering (a received structured document)")

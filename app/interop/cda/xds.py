@@ -109,8 +109,9 @@ def document_entry(document: bytes) -> DocumentEntry:
             raise MetadataError("formatCode", "no ASS_A11 formatCode for the volet templateIds")
         format_code = Code(VOLET_FORMATS[volets[0]], FORMAT_SCHEME_CISIS, type_code.display)
     confidentiality = _code(_first(root, "c:confidentialityCode"), "confidentialityCode")
-    if confidentiality.code not in codes.confidentialities().concepts:
-        raise MetadataError("confidentialityCode", f"{confidentiality.code} is not an HL7 confidentiality (N, R, V)")
+    # JDV_J58 (XDS confidentialityCode of the DMP) is not among the official files we ship: its three codes.
+    if confidentiality.code not in ("N", "R", "V"):
+        raise MetadataError("confidentialityCode", f"{confidentiality.code} is not in JDV_J58 (N, R, V)")
     practice = _code(
         _first(
             root,
