@@ -462,7 +462,9 @@ async def build_targets(dataset: Dataset, args: argparse.Namespace) -> Targets:
 
     @event.listens_for(database.engine.sync_engine, "before_cursor_execute")
     def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
-        statements.append((statement, tuple(parameters or ())))
+        # The floor replays the search itself; the identity traces the service writes after it are ours alone.
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, tuple(parameters or ())))
 
     searches: dict[str, list[Search]] = {"search": [], "search_dob": []}
     try:
