@@ -365,9 +365,16 @@ def cda_validate(
 
 @cda.command("generate")
 def cda_generate(
-    usager: Annotated[str, typer.Option("--usager", help="Usager id")],
-    type_code: Annotated[str, typer.Option("--type", help="DLU, or the JDV_J66 type of an N1 document (e.g. 80788-3)")],
+    type_code: Annotated[
+        str,
+        typer.Option("--type", help="PPA, AGGIR, DLU, FLUDT, or the JDV_J66 type of an N1 document (e.g. 80788-3)"),
+    ],
     output: Annotated[Path, typer.Option("-o", "--output", help="File the CDA XML is written to")],
+    usager: Annotated[
+        str | None, typer.Option("--usager", help="Usager id (default: the plan's or the evaluation's)")
+    ] = None,
+    plan: Annotated[str | None, typer.Option("--plan", help="PPA: the plan version (validated or in progress)")] = None,
+    evaluation: Annotated[str | None, typer.Option("--evaluation", help="AGGIR: the AGGIR evaluation")] = None,
     essms: Annotated[str | None, typer.Option(help="Custodian ESSMS id (default: the usager's)")] = None,
     professional: Annotated[str | None, typer.Option(help="Responsible professional id")] = None,
     software_author: Annotated[bool, typer.Option(help="The DUI software is the author (device)")] = False,
@@ -389,16 +396,21 @@ def cda_generate(
     settings = get_settings()
     settings.apply_domain_tunables()
     structured = type_code.upper() in DocumentKind.__members__ and type_code.upper() != DocumentKind.N1_PDF.name
+    kind = DocumentKind[type_code.upper()] if structured else DocumentKind.N1_PDF
+    if kind is DocumentKind.N1_PDF and (plan or evaluation):
+        kind = DocumentKind.PPA if plan else DocumentKind.AGGIR
     try:
         request = DocumentRequest(
-            kind=DocumentKind[type_code.upper()] if structured else DocumentKind.N1_PDF,
-            type_code=None if structured else type_code,
+            kind=kind,
+            type_code=None if kind is not DocumentKind.N1_PDF else type_code,
+            plan_id=uuid.UUID(plan) if plan else None,
+            evaluation_id=uuid.UUID(evaluation) if evaluation else None,
             data=orjson.loads(data.read_bytes()) if data else None,
             essms_id=uuid.UUID(essms) if essms else None,
             professional_id=uuid.UUID(professional) if professional else None,
             author_is_software=software_author,
         )
-        usager_id = uuid.UUID(usager)
+        usager_id = uuid.UUID(usager) if usager else None
     except (ValueError, ValidationError, OSError) as error:
         typer.echo(f"Nothing generated: {error}", err=True)
         raise typer.Exit(2) from error
@@ -409,7 +421,7 @@ def cda_generate(
         try:
             async with database.write() as connection:
                 service = DocumentService(connection, SYSTEM, validator, settings.software_name)
-                stored = await service.generate(usager_id, request)
+                stored = await service.generate(usager_id or await service.usager_of(request), request)
                 assert stored.generated is not None
                 return stored.generated.xml
         finally:
@@ -422,7 +434,9 @@ def cda_generate(
         typer.echo(f"Nothing generated: {error.message} {details}", err=True)
         raise typer.Exit(1) from error
     output.write_bytes(xml)
-    typer.echo(f"{output}: {len(xml)} bytes, valid CDA ({type_code}).")
+    typer.echo(
+        f"{output}: {len(xml)} bytes, valid CDA ({kind.value if kind is not DocumentKind.N1_PDF else type_code})."
+    )
 
 
 def main() -> None:

@@ -18,13 +18,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from app.domain.documents import DocumentKind, VersionChain
+from app.domain.evaluations import EvaluationInput
 from app.domain.finess import with_key
 from app.domain.identity import Ins, UsagerRecord
+from app.domain.plans import PlanRecord
 from app.domain.professionals import ProfessionalInput
 from app.domain.structures import EssmsInput
 from app.interop.cda.document import build_document
 from app.interop.cda.header import Essms, Professional, oid_of
 from app.interop.cda.validation import CdaValidator
+from app.interop.cda.volets.aggir import AggirSource
+from app.interop.cda.volets.ppa import PlanSource
 
 
 def _ms(values: list[float]) -> str:
@@ -56,12 +60,71 @@ FLUDT_DATA = {
     "protheses": ["P0102"],
 }
 
+PLAN = {
+    "titre": "Projet personnalisé d'accompagnement 2025",
+    "date_debut": "2025-03-01",
+    "status": "in_progress",
+    "attentes": [{"origine": "usager", "description": "Pouvoir aller au jardin l'après-midi"}],
+    "besoins": [
+        {"code": "1.2.1.1", "description": "Aide pour la toilette du bas"},
+        {"code": "1.2.1.3", "description": "Se déplace avec difficulté"},
+    ],
+    "objectifs": [
+        {"ref": f"OBJ-{i}", "titre": f"Objectif {i}", "description": "Maintenir l'autonomie", "besoins": ["1.2.1.1"]}
+        for i in range(4)
+    ],
+    "actions": [
+        {
+            "ref": f"ACT-{i}",
+            "titre": f"Action {i}",
+            "objectifs": ["OBJ-0"],
+            "moyens": [{"titre": "Siège de douche"}],
+            "prestations": [{"titre": "Accompagnement aux actes de la vie quotidienne", "codes": ["2.2.1"]}],
+        }
+        for i in range(6)
+    ],
+    "bilans": [{"date_bilan": "2025-03-01", "synthese": "Entrée récente"}],
+    "accords": [
+        {"partie": "usager", "signataire": "Marie-Ève D'ALMEIDA", "date_signature": "2025-02-20"},
+        {"partie": "structure", "signataire": "Direction", "date_signature": "2025-02-21"},
+    ],
+}
+AGGIR = {
+    "date_evaluation": "2025-02-10",
+    "auto_evaluation": True,
+    "detail": {
+        "grille": "aggir",
+        "variables": {
+            name: {"modalite": letter}
+            for name, letter in zip(
+                [
+                    "coherence",
+                    "orientation",
+                    "toilette",
+                    "habillage",
+                    "alimentation",
+                    "elimination",
+                    "transferts",
+                    "deplacement_interieur",
+                    "deplacement_exterieur",
+                    "alerter",
+                    "gestion",
+                    "cuisine",
+                ],
+                "BBBCABAACACB",
+                strict=True,
+            )
+        },
+    },
+}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--per-document-compile", type=int, default=1, help="documents for the batch approach")
     parser.add_argument("--cache", type=Path, default=None, help="compiled-schematron cache (default: a temp dir)")
+    parser.add_argument("--kinds", default="N1_PDF,DLU,FLUDT,PPA,AGGIR", help="kinds to run, comma-separated")
     args = parser.parse_args()
     cache = args.cache or Path(tempfile.mkdtemp(prefix="cda-cache-"))
 
@@ -99,8 +162,19 @@ def main() -> None:
         (DocumentKind.N1_PDF, "80788-3", None, "N1 + PDF/A (PPA type)"),
         (DocumentKind.DLU, None, DLU_DATA, "DLU (N3) + PDF/A rendering"),
         (DocumentKind.FLUDT, None, FLUDT_DATA, "FLUDT (N3) + PDF/A rendering"),
+        (DocumentKind.PPA, None, None, "PPA (N1 from a plan version) + PDF/A"),
+        (DocumentKind.AGGIR, None, None, "AGGIR report (N1 from an evaluation) + PDF/A"),
     ]
+    usager_id = uuid.uuid4()
+    plan = PlanRecord.model_validate({**PLAN, "usager_id": usager_id, "stay_id": uuid.uuid4()})
+    sources = {
+        DocumentKind.PPA: PlanSource(plan, plan.date_debut, {}),
+        DocumentKind.AGGIR: AggirSource(EvaluationInput.model_validate({**AGGIR, "usager_id": usager_id})),
+    }
+    wanted = set(args.kinds.split(","))
     for kind, type_code, data, label in kinds:
+        if kind.value not in wanted:
+            continue
         generation: list[float] = []
         validation: list[float] = []
         for index in range(args.count):
@@ -117,6 +191,7 @@ def main() -> None:
                 chain=VersionChain.first(oid_of(document_id)),
                 type_code=type_code,
                 data=data,
+                source=sources.get(kind),
             )
             t1 = time.perf_counter()
             report = validator.validate(built.xml)
@@ -137,7 +212,8 @@ def main() -> None:
         fresh = CdaValidator(Path(tempfile.mkdtemp(prefix="cda-batch-")))
         fresh.validate(xml)
         batch.append(time.perf_counter() - t0)
-    print(f"\ncompile the schematrons per document (batch approach): {_ms(batch)}   ({len(batch)} documents)")
+    if batch:
+        print(f"\ncompile the schematrons per document (batch approach): {_ms(batch)}   ({len(batch)} documents)")
 
 
 if __name__ == "__main__":

@@ -107,3 +107,38 @@ def test_generate_writes_a_valid_document(cda_env: Path) -> None:
     assert etree.parse(str(dlu)).getroot().xpath("c:templateId/@root", namespaces=ns)[-1] == "1.2.250.1.213.1.1.1.22"
     missing = runner.invoke(cli, ["cda", "generate", "--usager", usager_id, "--type", "DLU", "-o", str(dlu)])
     assert missing.exit_code == 1 and "data" in missing.output
+
+
+def test_generate_ppa_and_aggir_report_from_their_records(cda_env: Path) -> None:
+    from tests.api.test_documents_volets import _volet_fixture
+
+    fixture = cda_env / "volets.json"
+    fixture.write_bytes(orjson.dumps(_volet_fixture()))
+    runner = CliRunner()
+    assert runner.invoke(cli, ["migrate"]).exit_code == 0
+    loaded = runner.invoke(cli, ["load-fixtures", "--path", str(fixture)])
+    assert loaded.exit_code == 0, loaded.output
+    with sqlite3.connect(cda_env / "cli.sqlite3") as db:
+        plan = str(uuid.UUID(db.execute("SELECT id FROM plan WHERE status = 'in_progress'").fetchone()[0]))
+        draft = str(uuid.UUID(db.execute("SELECT id FROM plan WHERE status = 'draft'").fetchone()[0]))
+        aggir = str(uuid.UUID(db.execute("SELECT id FROM evaluation WHERE grille = 'aggir'").fetchone()[0]))
+        serafin = str(uuid.UUID(db.execute("SELECT id FROM evaluation WHERE grille = 'serafin'").fetchone()[0]))
+    ns = {"c": "urn:hl7-org:v3"}
+    ppa = cda_env / "ppa.xml"
+    result = runner.invoke(cli, ["cda", "generate", "--type", "PPA", "--plan", plan, "-o", str(ppa)])
+    assert result.exit_code == 0, result.output
+    assert etree.parse(str(ppa)).getroot().find("c:code", ns).get("code") == "80788-3"
+    report = cda_env / "aggir.xml"
+    result = runner.invoke(cli, ["cda", "generate", "--type", "AGGIR", "--evaluation", aggir, "-o", str(report)])
+    assert result.exit_code == 0, result.output
+    assert etree.parse(str(report)).getroot().find("c:code", ns).get("code") == "BIL_AUTO"
+    for args, rule in (
+        (["--type", "PPA", "--plan", draft], "plan-in-force"),
+        (["--type", "AGGIR", "--evaluation", serafin], "evaluation-aggir"),
+        (["--type", "AGGIR", "--evaluation", str(uuid.UUID(int=9))], "evaluation-exists"),
+    ):
+        refused = runner.invoke(cli, ["cda", "generate", *args, "-o", str(cda_env / "no.xml")])
+        assert refused.exit_code == 1 and rule in refused.output, refused.output
+        assert not (cda_env / "no.xml").exists()
+    with sqlite3.connect(cda_env / "cli.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM cda_document").fetchone()[0] == 2

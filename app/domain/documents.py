@@ -24,6 +24,9 @@ class DocumentKind(StrEnum):
     DLU = "DLU"
     FLUDT = "FLUDT"
     FLUDR = "FLUDR"
+    # N1 documents rendered from a record: the projet personnalisé (a plan version) and the AGGIR report.
+    PPA = "PPA"
+    AGGIR = "AGGIR"
 
 
 # INFERRED: TRE_R02 sector of a FINESS category, through its TRE_R64 aggregate (ASS_X10). No official
@@ -67,7 +70,10 @@ def check_uploadable_type(code: str) -> codes.EssmsDocumentType:
 class DocumentRequest(DomainModel):
     """Ask for a document of one kind for a usager."""
 
-    kind: DocumentKind = Field(DocumentKind.N1_PDF, description="N1_PDF (any JDV_J66 type + PDF/A), DLU or FLUDT")
+    kind: DocumentKind = Field(
+        DocumentKind.N1_PDF,
+        description="N1_PDF (any JDV_J66 type + PDF/A), PPA (from plan_id), AGGIR (from evaluation_id), DLU or FLUDT",
+    )
     type_code: Annotated[str, Field(max_length=64)] | None = Field(
         None, description="JDV_J66 type of an N1 document (ignored for structured volets)"
     )
@@ -84,6 +90,8 @@ class DocumentRequest(DomainModel):
     data: dict[str, Any] | None = Field(
         None, description="Volet data of structured volets (DLU: DluData, FLUDT: FludtData)"
     )
+    plan_id: UUID | None = Field(None, description="PPA: the plan version rendered (validated or in progress)")
+    evaluation_id: UUID | None = Field(None, description="AGGIR: the AGGIR evaluation reported")
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,11 @@ from app.interop.cda.document import GeneratedDocument, build_document
 from app.interop.cda.header import Essms, Professional, oid_of
 from app.interop.cda.pdfa import Block, pdfa_issues
 from app.interop.cda.validation import CdaValidator, ValidationReport
+from app.interop.cda.volets.aggir import AggirSource, check_aggir
+from app.interop.cda.volets.ppa import PlanSource, check_sendable
 from app.interop.cda.xds import MetadataError, document_entry
+from app.services.evaluations import EvaluationService, read_evaluation
+from app.services.plans import PlanService, read_plan
 from app.services.professionals import ProfessionalService
 from app.services.structures import EssmsService
 from app.services.usagers import UsagerService
@@ -169,7 +173,10 @@ class DocumentService:
 
     async def generate(self, usager_id: uuid.UUID, request: DocumentRequest) -> StoredDocument:
         """Build, validate, derive the XDS metadata and store one document; nothing is stored if it fails."""
-        usager, essms, professional, stay = await self._context(usager_id, request.essms_id, request.professional_id)
+        source, source_essms = await self._source(usager_id, request)
+        usager, essms, professional, stay = await self._context(
+            usager_id, request.essms_id or source_essms, request.professional_id
+        )
         uploaded = self._uploaded_pdf(request)
         document_id = uuid.uuid4()
         chain = VersionChain.first(oid_of(document_id))
@@ -199,6 +206,7 @@ class DocumentService:
             stay=stay,
             data=request.data or {},
             pdf=uploaded,
+            source=source,
         )
         report = await self.validate(generated.xml)
         row = await self._store(
@@ -214,6 +222,57 @@ class DocumentService:
             parent,
         )
         return StoredDocument(row, generated)
+
+    async def usager_of(self, request: DocumentRequest) -> uuid.UUID:
+        """The usager of the plan or evaluation a PPA or AGGIR report is made from."""
+        source = await self._record_source(request)
+        if source is None:
+            raise RuleViolation("usager-required", "Give the usager of the document", field="usager_id")
+        return source[0]
+
+    async def _record_source(self, request: DocumentRequest) -> tuple[uuid.UUID, Any, uuid.UUID | None] | None:
+        """(usager, source of the volet, ESSMS) of a PPA (plan_id) or AGGIR report (evaluation_id)."""
+        if request.kind is DocumentKind.PPA:
+            if request.plan_id is None:
+                raise RuleViolation("plan-id-required", "A PPA is rendered from a plan: give plan_id", field="plan_id")
+            try:
+                plan = await read_plan(PlanService(self.connection, self.principal), request.plan_id)
+            except NotFound as error:
+                raise RuleViolation("plan-exists", f"No plan {request.plan_id}", field="plan_id") from error
+            check_sendable(plan.plan)
+            source = PlanSource(plan.plan, plan.review_due, plan.professionals)
+            return plan.usager_id, source, plan.plan.essms_id
+        if request.kind is DocumentKind.AGGIR:
+            if request.evaluation_id is None:
+                raise RuleViolation(
+                    "evaluation-id-required",
+                    "An AGGIR report is made from an evaluation: give evaluation_id",
+                    field="evaluation_id",
+                )
+            try:
+                view = await read_evaluation(EvaluationService(self.connection, self.principal), request.evaluation_id)
+            except NotFound as error:
+                raise RuleViolation(
+                    "evaluation-exists", f"No evaluation {request.evaluation_id}", field="evaluation_id"
+                ) from error
+            check_aggir(view.evaluation)
+            return view.evaluation.usager_id, AggirSource(view.evaluation, view.evaluateur, view.responsable), None
+        for name in ("plan_id", "evaluation_id"):
+            if getattr(request, name) is not None:
+                raise RuleViolation(
+                    f"{name.replace('_', '-')}-kind", f"{name} is read only by PPA and AGGIR documents", field=name
+                )
+        return None
+
+    async def _source(self, usager_id: uuid.UUID, request: DocumentRequest) -> tuple[Any, uuid.UUID | None]:
+        found = await self._record_source(request)
+        if found is None:
+            return None, None
+        owner, source, essms_id = found
+        if owner != usager_id:
+            field = "plan_id" if request.kind is DocumentKind.PPA else "evaluation_id"
+            raise RuleViolation(f"{field.replace('_', '-')}-of-usager", f"The {field} is another usager's", field=field)
+        return source, essms_id
 
     def _uploaded_pdf(self, request: DocumentRequest) -> bytes | None:
         if request.pdf_base64 is None:

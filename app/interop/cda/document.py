@@ -42,6 +42,7 @@ def build_document(
     stay: StayInput | None = None,
     data: dict[str, Any] | None = None,
     pdf: bytes | None = None,
+    source: Any = None,
 ) -> GeneratedDocument:
     """Build (not validate) one document of ``kind``; the caller validates before it leaves the system."""
     volet = volet_for(kind)
@@ -71,7 +72,7 @@ def build_document(
             "participants": volet.participants(draft, data),
         }
     )
-    built = volet.build(VoletInput(header=header, data=data, pdf=pdf))
+    built = volet.build(VoletInput(header=header, data=data, pdf=pdf, source=source))
     document = clinical_document(header)
     document.append(built.body)
     xml = etree.tostring(document, xml_declaration=True, encoding="UTF-8")

@@ -27,6 +27,8 @@ class VoletInput:
     header: DocumentHeader
     data: dict[str, Any] = field(default_factory=dict)
     pdf: bytes | None = None
+    # The record a volet renders (a plan or evaluation view), read by the service; typed by the volet.
+    source: Any = None
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ def register(volet: Volet) -> Volet:
 
 
 def volet_for(kind: DocumentKind) -> Volet:
-    from app.interop.cda.volets import dlu, fludt, n1  # noqa: F401  (modules register themselves)
+    from app.interop.cda.volets import aggir, dlu, fludt, n1, ppa  # noqa: F401  (modules register themselves)
 
     if kind not in REGISTRY:
         raise RuleViolation("kind-not-generated", f"Documents of kind {kind} are not generated here", field="kind")

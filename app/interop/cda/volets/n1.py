@@ -38,7 +38,7 @@ class N1Volet(Volet):
     kind = DocumentKind.N1_PDF
     template_ids = ((TEMPLATE_XDS_SD, None),)
     media_type = "application/pdf"
-    # A volet built on N1 for one type of document (PPA 80788-3, AGGIR report 34842-5) sets it here.
+    # A volet built on N1 for one type of document (PPA 80788-3, AGGIR report BIL_AUTO) sets it here.
     fixed_type: str | None = None
 
     def type_code(self, requested: str | None) -> codes.Concept:
