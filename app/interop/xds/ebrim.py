@@ -258,4 +258,4 @@ def schema_errors(element: etree._Element) -> list[str]:
     schema = _query_schema() if element.tag.startswith(f"{{{QUERY}}}") else _schema()
     if schema.validate(element):
         return []
-    return [f"line {e.line}: {e.message}" for e in schema.error_log]  # type: ignore[attr-defined]
+    return [f"line {e.line}: {e.message}" for e in schema.error_log]

@@ -140,4 +140,5 @@ def body_child(env: etree._Element) -> etree._Element:
 
 
 def header_value(env: etree._Element, tag: str) -> str | None:
-    return env.findtext(f"{{{SOAP}}}Header/{{{WSA}}}{tag}")
+    value: str | None = env.findtext(f"{{{SOAP}}}Header/{{{WSA}}}{tag}")
+    return value
