@@ -46,7 +46,7 @@ def test_tampered_vihf_is_refused(signer: Signer, dmp_pki: Pki) -> None:
 def test_vihf_signed_with_the_authentication_certificate_is_refused(dmp_pki: Pki) -> None:
     auth = Signer.from_files(dmp_pki.client_cert, dmp_pki.client_key)
     assertion = vihf.build(CONTEXT, auth)
-    with pytest.raises(vihf.VihfError, match="Not a valid signature certificate"):
+    with pytest.raises(vihf.VihfError, match="signature"):
         vihf.verify(assertion, ca_file=dmp_pki.ca_cert)
 
 
