@@ -408,7 +408,9 @@ def cda_generate(
         validator = shared_validator(settings.resolved_cda_cache_dir())
         try:
             async with database.write() as connection:
-                service = DocumentService(connection, SYSTEM, validator, settings.software_name)
+                service = DocumentService(
+                    connection, SYSTEM, validator, settings.software_name, settings.dmp_feed_types
+                )
                 stored = await service.generate(usager_id, request)
                 assert stored.generated is not None
                 return stored.generated.xml

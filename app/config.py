@@ -70,6 +70,26 @@ class Settings(BaseSettings):
     )
     plan_review_due_soon_days: int = Field(30, ge=0, le=365, description="Reviews due within this many days.")
     # INSi téléservice (CNAM). The default endpoint is the CNAM qualification platform (mTLS mode).
+    dmp_feed_types: list[str] | None = Field(
+        None, description="Document typeCodes sent to the DMP after validation; default: the JDV_J66 types; [] none"
+    )
+    dmp_repository_url: str = Field(
+        "https://lps.dev1.dmp.gouv.fr/si-dmp-server/v2/services/DocumentRepository_Service", description="ITI-41 URL"
+    )
+    dmp_registry_url: str = Field(
+        "https://lps.dev1.dmp.gouv.fr/si-dmp-server/v2/services/DocumentRegistry_Service", description="ITI-18 URL"
+    )
+    dmp_client_cert: Path | None = Field(None, description="PEM authentication certificate (ORG AUTH_CLI), mTLS")
+    dmp_client_key: Path | None = Field(None, description="PEM key of the authentication certificate")
+    dmp_sign_cert: Path | None = Field(None, description="PEM signature certificate (ORG SIGN): VIHF and signature")
+    dmp_sign_key: Path | None = Field(None, description="PEM key of the signature certificate")
+    dmp_ca_bundle: Path | None = Field(None, description="CA bundle that signs the DMP server")
+    dmp_signature_digest: Literal["sha1", "sha256"] = Field(
+        "sha256", description="Digest of the submission-set signature Manifest (sha1: CNAM kit profile)"
+    )
+    dmp_attempts: int = Field(8, ge=1, le=50, description="Attempts per document before the dead letter")
+    dmp_backoff_initial: float = Field(2.0, ge=0, description="First retry delay (s), doubled each attempt")
+    dmp_backoff_max: float = Field(3600.0, ge=0, description="Largest retry delay (s)")
     insi_endpoint: str = Field("https://qualiflps-services-ps-tlsm.ameli.fr:443/lps", description="INSi URL")
     insi_client_cert: Path | None = Field(None, description="PEM certificate of the structure (CN INSI-AUTO/MANU)")
     insi_client_key: Path | None = Field(None, description="PEM private key of that certificate")

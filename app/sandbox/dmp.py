@@ -29,7 +29,7 @@ SOAP_TYPE = "application/soap+xml; charset=UTF-8"
 FAILURE = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Failure"
 SUCCESS = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"
 SIGNATURE_FORMAT = "http://www.w3.org/2000/09/xmldsig#"
-FAULT_MODES = ("timeout", "http-503", "registry-error", "drop-after-store")
+FAULT_MODES = ("timeout", "http-503", "registry-error", "drop-after-store", "slow-after-store")
 
 
 def test_patients() -> dict[str, str]:
@@ -213,6 +213,8 @@ def build_app(control: DmpControl) -> Starlette:
             control.submissions += 1
         if fault == "drop-after-store":
             return Response(b"", status_code=502)  # the submission is stored but the client never sees the answer
+        if fault == "slow-after-store":
+            await wait_timeout()
         return _registry_response([])
 
     async def registry(request: Request) -> Response:

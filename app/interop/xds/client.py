@@ -75,19 +75,27 @@ class DmpClient:
             await self._client.aclose()
             self._client = None
 
-    async def _post(self, url: str, content_type: str, body: bytes) -> tuple[str, bytes]:
+    async def _post(self, url: str, content_type: str, body: bytes, *, idempotent: bool) -> tuple[str, bytes]:
+        """POST with retries; a non-idempotent request (ITI-41) is retried only when the server surely did not
+        process it (no connection, HTTP 503): otherwise the caller reconciles with ITI-18 first."""
         delay = self.config.backoff_initial
         for attempt in range(1, self.config.attempts + 1):
             try:
                 response = await self._http().post(url, content=body, headers={"Content-Type": content_type})
-            except (httpx.TimeoutException, httpx.TransportError) as exc:
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 failure: Exception = TransientError(f"{type(exc).__name__}: {exc}")
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                failure = TransientError(f"{type(exc).__name__}: {exc}")
+                if not idempotent:
+                    raise failure from exc
             else:
                 if response.status_code < 500 or response.headers.get("content-type", "").startswith(
                     ("application/soap+xml", "multipart/related")
                 ):
                     return response.headers.get("content-type", ""), response.content
                 failure = TransientError(f"HTTP {response.status_code}")
+                if not idempotent and response.status_code != 503:
+                    raise failure
             if attempt == self.config.attempts:
                 raise failure
             await asyncio.sleep(delay)
@@ -116,7 +124,9 @@ class DmpClient:
     async def provide_and_register(self, submission: ebrim.Submission, assertion: etree._Element) -> None:
         """ITI-41; raises RegistryError when refused, TransientError when the outcome is unknown."""
         package = self.build_iti41(submission, assertion)
-        content_type, body = await self._post(self.config.repository_url, package.content_type, package.body)
+        content_type, body = await self._post(
+            self.config.repository_url, package.content_type, package.body, idempotent=False
+        )
         check_response(content_type, body)
 
     async def find_by_unique_id(self, unique_ids: list[str], assertion: etree._Element) -> list[RegisteredEntry]:
@@ -129,7 +139,10 @@ class DmpClient:
         )
         body = etree.tostring(env, xml_declaration=True, encoding="UTF-8")
         content_type, answer = await self._post(
-            self.config.registry_url, f'application/soap+xml; charset=UTF-8; action="{soap.ITI18_ACTION}"', body
+            self.config.registry_url,
+            f'application/soap+xml; charset=UTF-8; action="{soap.ITI18_ACTION}"',
+            body,
+            idempotent=True,
         )
         payload = check_response(content_type, answer)
         found = []

@@ -118,10 +118,14 @@ async def test_vihf_signed_with_the_tls_certificate_is_refused(client: DmpClient
 
 async def test_transient_failures_are_retried(client: DmpClient, sandbox: DmpSandbox, signer: Signer) -> None:
     assertion = vihf.build(dataclasses.replace(CONTEXT, patient_id=patient(OPEN_DMP)), signer)
-    sandbox.control.inject("http-503")
-    sandbox.control.inject("timeout")
+    sandbox.control.inject("http-503", times=2)
     await client.provide_and_register(submission(1), assertion)
     assert "1.2.250.1.999.1.1" in sandbox.control.registered
+    sandbox.control.inject("timeout")  # the request may have been processed: not resent by the client
+    with pytest.raises(TransientError, match="Timeout"):
+        await client.provide_and_register(submission(4), assertion)
+    sandbox.control.inject("timeout")  # a query is idempotent: retried
+    assert await client.find_by_unique_id(["1.2.250.1.999.1.1"], assertion)
     sandbox.control.inject("http-503", times=3)
     with pytest.raises(TransientError, match="503"):
         await client.provide_and_register(submission(2), assertion)
