@@ -12,7 +12,8 @@ import pytest
 from app.domain.dmp import DmpStatus
 from app.store.db import Database
 from app.store.dmp import DmpRepository
-from tests.api.test_documents import _generate, edge  # noqa: F401  (fixture)
+from tests.api import test_documents
+from tests.api.test_documents import _generate
 
 pytestmark = pytest.mark.usefixtures("backend")
 edge = test_documents.edge  # the edge-identities fixture
