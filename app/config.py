@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     dmp_signature_digest: Literal["sha1", "sha256"] = Field(
         "sha256", description="Digest of the submission-set signature Manifest (sha1: CNAM kit profile)"
     )
+    dmp_structure_id: str = Field("", description="VIHF Identifiant_Structure; default: OU of the SIGN certificate")
+    dmp_sector: str = Field("SA41^1.2.250.1.71.4.2.4", description="VIHF Secteur_Activite (TRE_R02, INFERRED default)")
+    dmp_homologation: str = Field("", description="VIHF LPS_ID_HOMOLOGATION_DMP (CNDA number)")
+    dmp_batch: int = Field(20, ge=1, le=500, description="Outbox rows a worker claims per round")
+    dmp_poll_seconds: float = Field(2.0, gt=0, description="Worker pause when nothing is due")
     dmp_attempts: int = Field(8, ge=1, le=50, description="Attempts per document before the dead letter")
     dmp_backoff_initial: float = Field(2.0, ge=0, description="First retry delay (s), doubled each attempt")
     dmp_backoff_max: float = Field(3600.0, ge=0, description="Largest retry delay (s)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -113,9 +114,9 @@ async def test_crash_between_send_and_acknowledgement_registers_once(
     ppa = (await _generate(client, edge["E-1"])).json()
     worker = feeder(clean_database, sandbox, dmp_pki, signer, cda_validator)
     sandbox.control.inject("slow-after-store")
-    worker.client.config = type(worker.client.config)(**{**worker.client.config.__dict__, "read_timeout": 10.0})
+    worker.client.config = dataclasses.replace(worker.client.config, read_timeout=10.0)
     task = asyncio.create_task(worker.deliver("dying"))
-    while sandbox.control.submissions == 0:
+    while sandbox.control.submissions == 0:  # noqa: ASYNC110  (the sandbox runs in another thread)
         await asyncio.sleep(0.02)
     task.cancel()  # the worker dies after the DMP stored the document, before it recorded the answer
     with pytest.raises(asyncio.CancelledError):
