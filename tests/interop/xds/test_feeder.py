@@ -78,6 +78,8 @@ async def test_documents_are_registered_once_and_refusals_dead_letter(
 ) -> None:
     ppa = (await _generate(client, edge["E-1"])).json()
     not_qualified = (await _generate(client, edge["E-3"])).json()
+    blocked = (await _generate(client, edge["E-1"])).json()
+    assert (await client.post(f"/documents/{blocked['id']}/dmp/block")).status_code == 200
     worker = feeder(clean_database, sandbox, dmp_pki, signer, cda_validator)
     sandbox.control.inject("http-503", times=3)  # the client gives up; the worker retries later
     first = await worker.deliver("w1")
@@ -86,6 +88,8 @@ async def test_documents_are_registered_once_and_refusals_dead_letter(
     assert second.sent == 1 and await _status(clean_database, ppa["id"]) == "sent"
     assert set(sandbox.control.registered) == {ppa["xds"]["unique_id"]}
     assert await _status(clean_database, not_qualified["id"]) == "not-eligible"
+    assert await _status(clean_database, blocked["id"]) == "blocked"
+    assert blocked["xds"]["unique_id"] not in sandbox.control.registered
     # A replacement goes with RPLC: the registry deprecates the first version.
     v2 = (await _generate(client, edge["E-1"], replaces=ppa["id"])).json()
     assert (await worker.deliver("w1")).sent == 1
