@@ -420,7 +420,9 @@ def cda_generate(
         validator = shared_validator(settings.resolved_cda_cache_dir())
         try:
             async with database.write() as connection:
-                service = DocumentService(connection, SYSTEM, validator, settings.software_name)
+                service = DocumentService(
+                    connection, SYSTEM, validator, settings.software_name, settings.dmp_feed_types
+                )
                 stored = await service.generate(usager_id or await service.usager_of(request), request)
                 assert stored.generated is not None
                 return stored.generated.xml
@@ -437,6 +439,38 @@ def cda_generate(
     typer.echo(
         f"{output}: {len(xml)} bytes, valid CDA ({kind.value if kind is not DocumentKind.N1_PDF else type_code})."
     )
+
+
+@cli.command("worker")
+def worker(
+    once: Annotated[bool, typer.Option(help="Stop when nothing is due (batch runs)")] = False,
+) -> None:
+    """Deliver the DMP outbox (ITI-41) until interrupted; several workers may run at once."""
+    from app.interop.cda import shared_validator
+    from app.jobs.dmp_worker import NotConfigured, build_feeder, run_worker
+    from app.store.db import Database, create_engine
+
+    settings = get_settings()
+
+    async def run() -> str:
+        database = Database(create_engine(settings.resolved_database_url()))
+        try:
+            feeder = build_feeder(settings, database, shared_validator(settings.resolved_cda_cache_dir()))
+            try:
+                report = await run_worker(feeder, poll=settings.dmp_poll_seconds, once=once)
+            finally:
+                await feeder.client.aclose()
+            return (
+                f"sent {report.sent}, reconciled {report.reconciled}, retried {report.retried}, failed {report.failed}"
+            )
+        finally:
+            await database.dispose()
+
+    try:
+        typer.echo(asyncio.run(run()))
+    except NotConfigured as error:
+        typer.echo(f"DMP worker not started: {error}", err=True)
+        raise typer.Exit(2) from error
 
 
 def main() -> None:

@@ -70,6 +70,31 @@ class Settings(BaseSettings):
     )
     plan_review_due_soon_days: int = Field(30, ge=0, le=365, description="Reviews due within this many days.")
     # INSi téléservice (CNAM). The default endpoint is the CNAM qualification platform (mTLS mode).
+    dmp_feed_types: list[str] | None = Field(
+        None, description="Document typeCodes sent to the DMP after validation; default: the JDV_J66 types; [] none"
+    )
+    dmp_repository_url: str = Field(
+        "https://lps.dev1.dmp.gouv.fr/si-dmp-server/v2/services/DocumentRepository_Service", description="ITI-41 URL"
+    )
+    dmp_registry_url: str = Field(
+        "https://lps.dev1.dmp.gouv.fr/si-dmp-server/v2/services/DocumentRegistry_Service", description="ITI-18 URL"
+    )
+    dmp_client_cert: Path | None = Field(None, description="PEM authentication certificate (ORG AUTH_CLI), mTLS")
+    dmp_client_key: Path | None = Field(None, description="PEM key of the authentication certificate")
+    dmp_sign_cert: Path | None = Field(None, description="PEM signature certificate (ORG SIGN): VIHF and signature")
+    dmp_sign_key: Path | None = Field(None, description="PEM key of the signature certificate")
+    dmp_ca_bundle: Path | None = Field(None, description="CA bundle that signs the DMP server")
+    dmp_signature_digest: Literal["sha1", "sha256"] = Field(
+        "sha256", description="Digest of the submission-set signature Manifest (sha1: CNAM kit profile)"
+    )
+    dmp_structure_id: str = Field("", description="VIHF Identifiant_Structure; default: OU of the SIGN certificate")
+    dmp_sector: str = Field("SA41^1.2.250.1.71.4.2.4", description="VIHF Secteur_Activite (TRE_R02, INFERRED default)")
+    dmp_homologation: str = Field("", description="VIHF LPS_ID_HOMOLOGATION_DMP (CNDA number)")
+    dmp_batch: int = Field(20, ge=1, le=500, description="Outbox rows a worker claims per round")
+    dmp_poll_seconds: float = Field(2.0, gt=0, description="Worker pause when nothing is due")
+    dmp_attempts: int = Field(8, ge=1, le=50, description="Attempts per document before the dead letter")
+    dmp_backoff_initial: float = Field(2.0, ge=0, description="First retry delay (s), doubled each attempt")
+    dmp_backoff_max: float = Field(3600.0, ge=0, description="Largest retry delay (s)")
     insi_endpoint: str = Field("https://qualiflps-services-ps-tlsm.ameli.fr:443/lps", description="INSi URL")
     insi_client_cert: Path | None = Field(None, description="PEM certificate of the structure (CN INSI-AUTO/MANU)")
     insi_client_key: Path | None = Field(None, description="PEM private key of that certificate")

@@ -52,7 +52,7 @@ class DocumentPage(BaseModel):
 def _service(request: Request, connection: Any, principal: Any) -> DocumentService:
     settings = request.app.state.settings
     validator = getattr(request.app.state, "cda_validator", None) or shared_validator(settings.resolved_cda_cache_dir())
-    return DocumentService(connection, principal, validator, settings.software_name)
+    return DocumentService(connection, principal, validator, settings.software_name, settings.dmp_feed_types)
 
 
 def documents_router() -> APIRouter:

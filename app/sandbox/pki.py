@@ -124,3 +124,31 @@ def issue_client_certificate(pki: Pki, folder: Path, *, cn: str, emetteur: str =
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     _write_key(key_path, key)
     return cert_path, key_path
+
+
+def issue_signing_certificate(pki: Pki, folder: Path, *, cn: str, structure_id: str) -> tuple[Path, Path]:
+    """A structure signature certificate ("ORG SIGN": digitalSignature + nonRepudiation, OU = structure id)."""
+    ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    ca_key = serialization.load_pem_private_key((pki.ca_cert.parent / "ca.key").read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = _key()
+    now = datetime.now(UTC) - timedelta(minutes=5)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(_name(cn, structure_id))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=7))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = folder / f"{cn}.pem", folder / f"{cn}.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    _write_key(key_path, key)
+    return cert_path, key_path

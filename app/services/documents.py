@@ -15,10 +15,12 @@ import orjson
 from lxml import etree
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.domain import codes
 from app.domain.access import Principal
+from app.domain.dmp import eligibility
 from app.domain.documents import DocumentKind, DocumentRequest, VersionChain
 from app.domain.errors import Conflict, DomainError, FieldIssue, NotFound, RuleViolation
-from app.domain.identity import UsagerRecord
+from app.domain.identity import IdentityStatus, UsagerRecord, may_share_ins
 from app.domain.professionals import ProfessionalInput
 from app.domain.stays import StayInput
 from app.domain.structures import EssmsInput
@@ -34,6 +36,7 @@ from app.services.plans import PlanService, read_plan
 from app.services.professionals import ProfessionalService
 from app.services.structures import EssmsService
 from app.services.usagers import UsagerService
+from app.store.dmp import DmpRepository
 from app.store.documents import DocumentRepository, DocumentRow
 from app.store.repository import Keyset
 
@@ -118,8 +121,18 @@ def read_sections(root: etree._Element) -> list[Block]:
 
 class DocumentService:
     def __init__(
-        self, connection: AsyncConnection, principal: Principal, validator: CdaValidator, software: str
+        self,
+        connection: AsyncConnection,
+        principal: Principal,
+        validator: CdaValidator,
+        software: str,
+        dmp_feed_types: list[str] | None = None,
     ) -> None:
+        self.dmp_feed_types = (
+            frozenset(dmp_feed_types)
+            if dmp_feed_types is not None
+            else frozenset(t.code for t in codes.essms_document_types().values() if t.in_dmp)
+        )
         self.connection = connection
         self.principal = principal
         self.validator = validator
@@ -333,9 +346,43 @@ class DocumentService:
         await self.repo.insert(**values)
         if parent is not None and not await self.repo.mark_replaced(parent.id, document_id):
             raise Conflict("replace-current", "The document was replaced meanwhile", field="replaces")
+        await self._queue_for_dmp(document_id, usager_id, essms_id, entry.unique_id, entry.type_code.code, now)
         row = await self.repo.get(document_id, self.principal.scope)
         assert row is not None
         return row
+
+    async def _queue_for_dmp(
+        self,
+        document_id: uuid.UUID,
+        usager_id: uuid.UUID,
+        essms_id: uuid.UUID,
+        unique_id: str,
+        type_code: str,
+        now: datetime,
+    ) -> None:
+        """The DMP send request, in the transaction of the document (outbox), with the policy's verdict."""
+        dmp = DmpRepository(self.connection)
+        identity = IdentityStatus(await dmp.identity_status(usager_id) or IdentityStatus.PROV.value)
+        status, reason = eligibility(
+            identity_status=identity,
+            opposed=await dmp.opposed(usager_id),
+            type_code=type_code,
+            feed_types=self.dmp_feed_types,
+        )
+        await dmp.enqueue(
+            document_id=document_id,
+            unique_id=unique_id,
+            usager_id=usager_id,
+            essms_id=essms_id,
+            type_code=type_code,
+            qualified=may_share_ins(identity),
+            status=status.value,
+            reason=reason,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
 
     async def receive(self, usager_id: uuid.UUID, xml: bytes, essms_id: uuid.UUID | None) -> StoredDocument:
         """Attach a FLUDR received from the emergency department, once it passes the validators."""

@@ -8,6 +8,7 @@ from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -509,3 +510,38 @@ class CdaDocument(SQLModel, table=True):
     html: str | None = Field(default=None, sa_type=Text, nullable=True)
     xds: str = Field(sa_type=Text, nullable=False)
     validation: str = Field(sa_type=Text, nullable=False)
+
+
+class DmpOutbox(SQLModel, table=True):
+    """One DMP send request per document, written in the same transaction as the document."""
+
+    __tablename__ = "dmp_outbox"
+    __table_args__ = (
+        Index("uq_dmp_outbox_unique_id", "unique_id", unique=True),
+        Index("ix_dmp_outbox_due", "status", "next_attempt_at"),
+    )
+    document_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("cda_document.id"), primary_key=True))
+    unique_id: str = Field(sa_type=String(200), nullable=False)
+    usager_id: uuid.UUID = Field(sa_type=Uuid, nullable=False)
+    essms_id: uuid.UUID = Field(sa_type=Uuid, nullable=False)
+    type_code: str = Field(sa_type=String(64), nullable=False)
+    qualified: bool = Field(sa_type=Boolean, nullable=False)
+    status: str = Field(sa_type=String(20), nullable=False)
+    reason: str | None = Field(default=None, sa_type=String(60), nullable=True)
+    attempts: int = Field(sa_type=Integer, nullable=False)
+    next_attempt_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    claimed_by: str | None = Field(default=None, sa_type=String(100), nullable=True)
+    claimed_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), nullable=True)
+    last_error: str | None = Field(default=None, sa_type=Text, nullable=True)
+    created_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    updated_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    sent_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), nullable=True)
+
+
+class DmpOpposition(SQLModel, table=True):
+    """A usager's opposition to the feeding of the DMP: nothing of theirs is sent while it stands."""
+
+    __tablename__ = "dmp_opposition"
+    usager_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("usager.id"), primary_key=True))
+    recorded_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    recorded_by: str = Field(sa_type=String(200), nullable=False)

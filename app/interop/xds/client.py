@@ -1,0 +1,173 @@
+"""DMP XDS.b client: ITI-41 (MTOM) and ITI-18 over SOAP 1.2 with mutual TLS, retrying transient failures only."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import uuid
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import httpx
+from lxml import etree
+
+from app.interop.xds import dsg, ebrim, soap
+from app.interop.xds.signing import Signer
+
+OID_ROOT_OF_SIGNATURES = "2.25"
+
+
+class DmpError(Exception):
+    """Base of the DMP client errors."""
+
+
+class TransientError(DmpError):
+    """Timeout, connection failure or 5xx: the same request may be sent again."""
+
+
+@dataclass
+class RegistryError(DmpError):
+    """The registry refused the submission (permanent): its RegistryError codes and texts."""
+
+    errors: list[tuple[str, str]]
+
+    def __str__(self) -> str:
+        return "; ".join(f"{code}: {text}" for code, text in self.errors)
+
+
+@dataclass(frozen=True)
+class DmpConfig:
+    repository_url: str
+    registry_url: str
+    client_cert: Path
+    client_key: Path
+    ca_bundle: Path | None
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    attempts: int = 3
+    backoff_initial: float = 0.2
+    signature_digest: dsg.Digest = "sha256"
+
+
+@dataclass(frozen=True)
+class RegisteredEntry:
+    unique_id: str
+    entry_uuid: str
+    status: str
+
+
+@dataclass
+class DmpClient:
+    config: DmpConfig
+    signer: Signer
+    _client: httpx.AsyncClient | None = field(default=None, init=False)
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            context = ssl.create_default_context(cafile=str(self.config.ca_bundle) if self.config.ca_bundle else None)
+            context.load_cert_chain(str(self.config.client_cert), str(self.config.client_key))
+            timeout = httpx.Timeout(self.config.read_timeout, connect=self.config.connect_timeout)
+            self._client = httpx.AsyncClient(verify=context, timeout=timeout)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _post(self, url: str, content_type: str, body: bytes, *, idempotent: bool) -> tuple[str, bytes]:
+        """POST with retries; a non-idempotent request (ITI-41) is retried only when the server surely did not
+        process it (no connection, HTTP 503): otherwise the caller reconciles with ITI-18 first."""
+        delay = self.config.backoff_initial
+        for attempt in range(1, self.config.attempts + 1):
+            try:
+                response = await self._http().post(url, content=body, headers={"Content-Type": content_type})
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                failure: Exception = TransientError(f"{type(exc).__name__}: {exc}")
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                failure = TransientError(f"{type(exc).__name__}: {exc}")
+                if not idempotent:
+                    raise failure from exc
+            else:
+                if response.status_code < 500 or response.headers.get("content-type", "").startswith(
+                    ("application/soap+xml", "multipart/related")
+                ):
+                    return response.headers.get("content-type", ""), response.content
+                failure = TransientError(f"HTTP {response.status_code}")
+                if not idempotent and response.status_code != 503:
+                    raise failure
+            if attempt == self.config.attempts:
+                raise failure
+            await asyncio.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")
+
+    def build_iti41(
+        self, submission: ebrim.Submission, assertion: etree._Element, *, signature_uid: str | None = None
+    ) -> soap.Package:
+        """The MTOM package: the documents, a submission-set signature document and the signs association."""
+        contents = {doc.entry.unique_id: doc.content for doc in submission.documents}
+        signature = dsg.sign(submission.unique_id, contents, self.signer, digest=self.config.signature_digest)
+        entry = dsg.signature_entry(
+            signature,
+            unique_id=signature_uid or f"{OID_ROOT_OF_SIGNATURES}.{uuid.uuid4().int}",
+            patient_id=submission.patient_id,
+            creation_time=submission.submission_time,
+        )
+        signed_doc = ebrim.SubmittedDocument(entry, signature, event_codes=(dsg.SIGNATURE_EVENT,))
+        full = replace(submission, documents=(*submission.documents, signed_doc), signature_of=signed_doc.entry_uuid)
+        request = ebrim.provide_and_register(full)
+        env = soap.envelope(request, action=soap.ITI41_ACTION, to=self.config.repository_url, assertion=assertion)
+        attachments = {ebrim.content_id(i): doc.content for i, doc in enumerate(full.documents)}
+        return soap.mtom(env, attachments, action=soap.ITI41_ACTION)
+
+    async def provide_and_register(self, submission: ebrim.Submission, assertion: etree._Element) -> None:
+        """ITI-41; raises RegistryError when refused, TransientError when the outcome is unknown."""
+        package = self.build_iti41(submission, assertion)
+        content_type, body = await self._post(
+            self.config.repository_url, package.content_type, package.body, idempotent=False
+        )
+        check_response(content_type, body)
+
+    async def find_by_unique_id(self, unique_ids: list[str], assertion: etree._Element) -> list[RegisteredEntry]:
+        """ITI-18 GetDocuments: what the registry holds for these uniqueIds."""
+        env = soap.envelope(
+            ebrim.stored_query_by_unique_id(unique_ids),
+            action=soap.ITI18_ACTION,
+            to=self.config.registry_url,
+            assertion=assertion,
+        )
+        body = etree.tostring(env, xml_declaration=True, encoding="UTF-8")
+        content_type, answer = await self._post(
+            self.config.registry_url,
+            f'application/soap+xml; charset=UTF-8; action="{soap.ITI18_ACTION}"',
+            body,
+            idempotent=True,
+        )
+        payload = check_response(content_type, answer)
+        found = []
+        for eo in payload.iter(f"{{{ebrim.RIM}}}ExtrinsicObject"):
+            uid = eo.xpath(
+                "rim:ExternalIdentifier[@identificationScheme=$s]/@value", namespaces=ebrim.NSMAP, s=ebrim.DE_UNIQUE_ID
+            )
+            found.append(RegisteredEntry(str(uid[0]) if uid else "", eo.get("id", ""), eo.get("status", "")))
+        return found
+
+
+def check_response(content_type: str, body: bytes) -> etree._Element:
+    """The payload of a success answer; RegistryError for a Failure or a SOAP fault."""
+    try:
+        env, _ = soap.parse(content_type, body)
+        payload = soap.body_child(env)
+    except soap.MtomError as exc:
+        raise TransientError(f"unreadable answer: {exc}") from exc
+    if payload.tag == f"{{{soap.SOAP}}}Fault":
+        code = " ".join(t.strip() for t in payload.itertext() if t.strip())
+        raise RegistryError([("SOAPFault", code)])
+    status = payload.get("status", "")
+    if not status.endswith(":Success"):
+        errors = [
+            (e.get("errorCode", ""), e.get("codeContext", "")) for e in payload.iter(f"{{{ebrim.RS}}}RegistryError")
+        ]
+        raise RegistryError(errors or [("XDSRegistryError", status)])
+    return payload

@@ -1,0 +1,326 @@
+"""DMP sandbox: ITI-41 (MTOM) and ITI-18 on loopback over mutual TLS, checking what the DMP checks
+(XDS.b schema, VIHF signature, submission-set signature, hashes, INS of the DMP test patients), with faults."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import uvicorn
+from lxml import etree
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.interop.xds import dsg, ebrim, soap, vihf
+from app.sandbox.pki import Pki
+
+SOAP_TYPE = "application/soap+xml; charset=UTF-8"
+FAILURE = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Failure"
+SUCCESS = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"
+SIGNATURE_FORMAT = "http://www.w3.org/2000/09/xmldsig#"
+FAULT_MODES = ("timeout", "http-503", "registry-error", "drop-after-store", "slow-after-store")
+
+
+def test_patients() -> dict[str, str]:
+    """INS (NIR, 15 digits) -> DMP status of the DMP test patients."""
+    text = (resources.files("app") / "data" / "dmp" / "patients-dmp-jeu-essai.json").read_text(encoding="utf-8")
+    return {str(p["matriculeInsNir"]): str(p["statutDmp"]) for p in json.loads(text) if p.get("matriculeInsNir")}
+
+
+@dataclass
+class Registered:
+    unique_id: str
+    entry_uuid: str
+    patient_id: str
+    content: bytes
+    status: str = ebrim.APPROVED
+    submission_uid: str = ""
+
+
+@dataclass
+class DmpControl:
+    """What the sandbox holds and the faults to inject on the next requests (FIFO)."""
+
+    ca_file: Path
+    patients: dict[str, str] = field(default_factory=test_patients)
+    faults: list[str] = field(default_factory=list)
+    registered: dict[str, Registered] = field(default_factory=dict)
+    submissions: int = 0
+    timeout_seconds: float = 5.0
+    stopping: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def inject(self, mode: str, times: int = 1) -> None:
+        if mode not in FAULT_MODES:
+            raise ValueError(f"unknown fault {mode}")
+        with self.lock:
+            self.faults.extend([mode] * times)
+
+    def next_fault(self) -> str | None:
+        with self.lock:
+            return self.faults.pop(0) if self.faults else None
+
+
+def _registry_response(errors: list[tuple[str, str]]) -> Response:
+    response = etree.Element(
+        f"{{{ebrim.RS}}}RegistryResponse", status=FAILURE if errors else SUCCESS, nsmap={"rs": ebrim.RS}
+    )
+    if errors:
+        error_list = etree.SubElement(response, f"{{{ebrim.RS}}}RegistryErrorList")
+        for code, text in errors:
+            etree.SubElement(
+                error_list,
+                f"{{{ebrim.RS}}}RegistryError",
+                errorCode=code,
+                codeContext=text,
+                severity="urn:oasis:names:tc:ebxml-regrep:ErrorSeverityType:Error",
+            )
+    return _soap(response, "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-bResponse")
+
+
+def _soap(payload: etree._Element, action: str) -> Response:
+    env = soap.envelope(payload, action=action, to=soap.ANONYMOUS)
+    return Response(etree.tostring(env, xml_declaration=True, encoding="UTF-8"), media_type=SOAP_TYPE)
+
+
+def _fault(subcode: str, text: str) -> Response:
+    env = etree.Element(f"{{{soap.SOAP}}}Envelope", nsmap={"soap": soap.SOAP})
+    fault = etree.SubElement(etree.SubElement(env, f"{{{soap.SOAP}}}Body"), f"{{{soap.SOAP}}}Fault")
+    code = etree.SubElement(fault, f"{{{soap.SOAP}}}Code")
+    etree.SubElement(code, f"{{{soap.SOAP}}}Value").text = "soap:Sender"
+    etree.SubElement(etree.SubElement(code, f"{{{soap.SOAP}}}Subcode"), f"{{{soap.SOAP}}}Value").text = subcode
+    etree.SubElement(etree.SubElement(fault, f"{{{soap.SOAP}}}Reason"), f"{{{soap.SOAP}}}Text").text = text
+    return Response(etree.tostring(env, xml_declaration=True), status_code=500, media_type=SOAP_TYPE)
+
+
+def _value(eo: etree._Element, scheme: str) -> str:
+    found = eo.xpath("rim:ExternalIdentifier[@identificationScheme=$s]/@value", namespaces=ebrim.NSMAP, s=scheme)
+    return str(found[0]) if found else ""
+
+
+def _slot(eo: etree._Element, name: str) -> str:
+    return str(eo.findtext(f"{{{ebrim.RIM}}}Slot[@name='{name}']/{{{ebrim.RIM}}}ValueList/{{{ebrim.RIM}}}Value") or "")
+
+
+def _assertion(env: etree._Element) -> etree._Element | None:
+    return env.find(f"{{{soap.SOAP}}}Header/{{{soap.WSSE}}}Security/{{{vihf.SAML}}}Assertion")
+
+
+def build_app(control: DmpControl) -> Starlette:
+    async def wait_timeout() -> None:
+        deadline = time.monotonic() + control.timeout_seconds
+        while time.monotonic() < deadline and not control.stopping:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+    async def repository(request: Request) -> Response:
+        fault = control.next_fault()
+        if fault == "timeout":
+            await wait_timeout()
+        if fault == "http-503":
+            return Response("Service Unavailable", status_code=503)
+        if fault == "registry-error":
+            return _registry_response([("XDSRegistryBusy", "injected registry error")])
+        try:
+            env, _ = soap.parse(request.headers.get("content-type", ""), await request.body())
+            payload = soap.body_child(env)
+        except soap.MtomError as exc:
+            return _fault("soap:DMPBadRequest", str(exc))
+        if soap.header_value(env, "Action") != soap.ITI41_ACTION:
+            return _fault("wsa:ActionNotSupported", "ITI-41 expected")
+        assertion = _assertion(env)
+        if assertion is None:
+            return _fault("soap:DMPVIHFMissing", "no VIHF assertion in wsse:Security")
+        try:
+            token = vihf.verify(assertion, ca_file=control.ca_file)
+        except vihf.VihfError as exc:
+            return _fault("soap:DMPInvalidCertificate", str(exc))
+        errors = ebrim.schema_errors(payload)
+        if errors:
+            return _registry_response([("XDSRegistryMetadataError", e) for e in errors[:5]])
+        documents = {d.get("id", ""): base64.b64decode(d.text or "") for d in payload.iter(f"{{{ebrim.XDSB}}}Document")}
+        entries = list(payload.iter(f"{{{ebrim.RIM}}}ExtrinsicObject"))
+        problems: list[tuple[str, str]] = []
+        contents: dict[str, bytes] = {}
+        signature: bytes | None = None
+        package = payload.find(f".//{{{ebrim.RIM}}}RegistryPackage")
+        submission_uid = _value(package, ebrim.SS_UNIQUE_ID) if package is not None else ""
+        for eo in entries:
+            entry_uuid, uid, patient = eo.get("id", ""), _value(eo, ebrim.DE_UNIQUE_ID), _value(eo, ebrim.DE_PATIENT_ID)
+            content = documents.get(entry_uuid)
+            if content is None:
+                problems.append(("XDSMissingDocument", f"no document for {entry_uuid}"))
+                continue
+            if _slot(eo, "hash").lower() != hashlib.sha1(content).hexdigest():
+                problems.append(("XDSRepositoryMetadataError", f"hash of {uid} does not match"))
+            if patient != token.attributes["urn:oasis:names:tc:xacml:2.0:resource:resource-id"]:
+                problems.append(("XDSPatientIdDoesNotMatch", f"patientId of {uid} differs from the VIHF resource"))
+            status = control.patients.get(patient.split("^")[0])
+            if status not in ("OK", "vide"):
+                problems.append(("XDSUnknownPatientId", f"no open DMP for {patient.split('^')[0]}"))
+            if uid in control.registered:
+                problems.append(("XDSDocumentUniqueIdError", f"{uid} is already registered"))
+            format_code = eo.xpath(
+                "rim:Classification[@classificationScheme=$s]/@nodeRepresentation",
+                namespaces=ebrim.NSMAP,
+                s=ebrim.DE_FORMAT,
+            )
+            if format_code == [SIGNATURE_FORMAT]:
+                signature = content
+            else:
+                contents[uid] = content
+        if signature is None:
+            problems.append(("XDSRegistryMetadataError", "no submission-set signature document"))
+        else:
+            try:
+                signed = dsg.verify(signature, contents, ca_file=control.ca_file)
+                if signed.submission_uid != submission_uid:
+                    problems.append(("XDSRegistryMetadataError", "signature of another submission set"))
+            except dsg.SignatureError as exc:
+                problems.append(("XDSRegistryMetadataError", str(exc)))
+        replaced = payload.xpath("//rim:Association[@associationType=$t]", namespaces=ebrim.NSMAP, t=ebrim.RPLC)
+        by_uuid = {r.entry_uuid: r for r in control.registered.values()}
+        for association in replaced:
+            if association.get("targetObject") not in by_uuid:
+                problems.append(("XDSRegistryError", f"RPLC target {association.get('targetObject')} is unknown"))
+        if problems:
+            return _registry_response(problems)
+        with control.lock:
+            for association in replaced:
+                by_uuid[
+                    association.get("targetObject", "")
+                ].status = "urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated"
+            for eo in entries:
+                uid = _value(eo, ebrim.DE_UNIQUE_ID)
+                if uid in contents:
+                    control.registered[uid] = Registered(
+                        uid,
+                        eo.get("id", ""),
+                        _value(eo, ebrim.DE_PATIENT_ID),
+                        contents[uid],
+                        submission_uid=submission_uid,
+                    )
+            control.submissions += 1
+        if fault == "drop-after-store":
+            return Response(b"", status_code=502)  # the submission is stored but the client never sees the answer
+        if fault == "slow-after-store":
+            await wait_timeout()
+        return _registry_response([])
+
+    async def registry(request: Request) -> Response:
+        fault = control.next_fault()
+        if fault == "timeout":
+            await wait_timeout()
+        if fault == "http-503":
+            return Response("Service Unavailable", status_code=503)
+        try:
+            env, _ = soap.parse(request.headers.get("content-type", ""), await request.body())
+            query = soap.body_child(env)
+        except soap.MtomError as exc:
+            return _fault("soap:DMPBadRequest", str(exc))
+        assertion = _assertion(env)
+        if assertion is None:
+            return _fault("soap:DMPVIHFMissing", "no VIHF assertion in wsse:Security")
+        try:
+            vihf.verify(assertion, ca_file=control.ca_file)
+        except vihf.VihfError as exc:
+            return _fault("soap:DMPInvalidCertificate", str(exc))
+        wanted = query.findtext(
+            f".//{{{ebrim.RIM}}}Slot[@name='$XDSDocumentEntryUniqueId']/{{{ebrim.RIM}}}ValueList/{{{ebrim.RIM}}}Value"
+        )
+        uids = [u.strip(" '") for u in (wanted or "").strip("()").split(",") if u.strip(" '")]
+        response = etree.Element(
+            f"{{{ebrim.QUERY}}}AdhocQueryResponse", status=SUCCESS, nsmap={"query": ebrim.QUERY, "rim": ebrim.RIM}
+        )
+        objects = etree.SubElement(response, f"{{{ebrim.RIM}}}RegistryObjectList")
+        for uid in uids:
+            found = control.registered.get(uid)
+            if found is None:
+                continue
+            eo = etree.SubElement(
+                objects,
+                f"{{{ebrim.RIM}}}ExtrinsicObject",
+                id=found.entry_uuid,
+                status=found.status,
+                mimeType="text/xml",
+                objectType=ebrim.DOCUMENT_ENTRY_TYPE,
+            )
+            etree.SubElement(
+                eo,
+                f"{{{ebrim.RIM}}}ExternalIdentifier",
+                id=f"{found.entry_uuid}-uid",
+                registryObject=found.entry_uuid,
+                identificationScheme=ebrim.DE_UNIQUE_ID,
+                value=uid,
+            )
+        return _soap(response, "urn:ihe:iti:2007:RegistryStoredQueryResponse")
+
+    return Starlette(
+        routes=[
+            Route("/DocumentRepository_Service", repository, methods=["POST"]),
+            Route("/DocumentRegistry_Service", registry, methods=["POST"]),
+        ]
+    )
+
+
+class DmpSandbox:
+    """The sandbox in a background thread on an ephemeral loopback port, requiring a client certificate."""
+
+    def __init__(self, pki: Pki, *, control: DmpControl | None = None, host: str = "127.0.0.1", port: int = 0):
+        self.control = control or DmpControl(ca_file=pki.ca_cert)
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((host, port))
+        self.host, self.port = self._socket.getsockname()[:2]
+        config = uvicorn.Config(
+            build_app(self.control),
+            ssl_certfile=str(pki.server_cert),
+            ssl_keyfile=str(pki.server_key),
+            ssl_ca_certs=str(pki.ca_cert),
+            ssl_cert_reqs=ssl.CERT_REQUIRED,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+            access_log=False,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"https://{self.host}:{self.port}"
+
+    def start(self) -> DmpSandbox:
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name="dmp-sandbox", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the DMP sandbox did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.control.stopping = True
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._socket.close()
+
+    def __enter__(self) -> DmpSandbox:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

@@ -1,0 +1,190 @@
+"""DMP feeding worker: claims outbox rows, reconciles with ITI-18 before any resend, sends with ITI-41,
+retries transient failures with exponential backoff and moves permanent refusals to the dead letter."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+import orjson
+from lxml import etree
+
+from app.domain.access import SYSTEM
+from app.domain.dmp import DmpStatus, next_attempt
+from app.interop.cda.validation import CdaValidator
+from app.interop.cda.xds import Code, MetadataError, document_entry
+from app.interop.xds import ebrim, vihf
+from app.interop.xds.client import DmpClient, RegistryError, TransientError
+from app.services.audit import AuditSink, trace
+from app.services.documents import DocumentInvalid, DocumentService
+from app.store.db import Database
+from app.store.dmp import DmpRepository, OutboxRow
+from app.store.documents import DocumentRepository
+
+NS = {"c": "urn:hl7-org:v3"}
+FINESS_OID = "1.2.250.1.71.4.2.2"
+CONTENT_TYPE = Code("04", "1.2.250.1.213.2.2", "Hospitalisation de jour")  # INFERRED default, see README
+
+
+@dataclass(frozen=True)
+class FeedPolicy:
+    attempts: int = 8
+    backoff_initial: float = 2.0
+    backoff_max: float = 3600.0
+    lease: timedelta = timedelta(minutes=5)
+    batch: int = 20
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    reconciled: int = 0
+    retried: int = 0
+    failed: int = 0
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _author(xml: bytes) -> ebrim.Author:
+    """authorInstitution from the CDA custodian (raison sociale and FINESS)."""
+    root = etree.fromstring(xml)
+    org = root.find("c:custodian/c:assignedCustodian/c:representedCustodianOrganization", NS)
+    name = (org.findtext("c:name", namespaces=NS) if org is not None else None) or "ESSMS"
+    ident = org.find("c:id", NS) if org is not None else None
+    finess = ident.get("extension", "") if ident is not None else ""
+    return ebrim.Author(institution=f"{name}^^^^^&{FINESS_OID}&ISO^IDNST^^^1{finess}")
+
+
+class DmpFeeder:
+    def __init__(
+        self,
+        database: Database,
+        client: DmpClient,
+        validator: CdaValidator,
+        *,
+        software: str,
+        vihf_context: vihf.VihfContext,
+        audit: AuditSink | None = None,
+        policy: FeedPolicy | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.database = database
+        self.client = client
+        self.validator = validator
+        self.software = software
+        self.vihf_context = vihf_context
+        self.audit = audit
+        self.policy = policy or FeedPolicy()
+        self.clock = clock
+
+    async def deliver(self, worker: str) -> DeliveryReport:
+        """One round: claim due rows and deliver each; returns what happened."""
+        report = DeliveryReport()
+        async with self.database.write() as connection:
+            rows = await DmpRepository(connection).claim(
+                worker, self.clock(), limit=self.policy.batch, lease=self.policy.lease
+            )
+        for row in rows:
+            await self._deliver_one(worker, row, report)
+        return report
+
+    async def _record(self, worker: str, row: OutboxRow, status: DmpStatus, **kwargs: object) -> None:
+        async with self.database.write() as connection:
+            await DmpRepository(connection).record(row.document_id, worker, self.clock(), status=status, **kwargs)  # type: ignore[arg-type]
+
+    async def _deliver_one(self, worker: str, row: OutboxRow, report: DeliveryReport) -> None:
+        try:
+            async with self.database.read() as connection:
+                xml = await DocumentService(connection, SYSTEM, self.validator, self.software).for_sending(
+                    row.document_id
+                )
+                document = await DocumentRepository(connection).get(row.document_id, SYSTEM.scope)
+                previous = (
+                    await DocumentRepository(connection).get(document.replaces_id, SYSTEM.scope)
+                    if document is not None and document.replaces_id is not None
+                    else None
+                )
+            entry = document_entry(xml)
+            if entry.patient_id is None:
+                raise MetadataError("patientId", "no INS in the document")
+        except (DocumentInvalid, MetadataError) as exc:
+            await self._finish(worker, row, report, DmpStatus.FAILED, f"document: {exc}", outcome=422)
+            return
+        context = replace(self.vihf_context, patient_id=entry.patient_id)
+        assertion = vihf.build(context, self.client.signer)
+        try:
+            if row.attempts > 0:
+                # An earlier attempt may have been stored without us seeing the answer (crash, lost reply).
+                found = await self.client.find_by_unique_id([entry.unique_id], assertion)
+                if found:
+                    report.reconciled += 1
+                    await self._finish(worker, row, report, DmpStatus.SENT, None, outcome=200, counted=False)
+                    return
+            replaces = None
+            if previous is not None:
+                old = await self.client.find_by_unique_id([orjson_unique_id(previous.xds)], assertion)
+                replaces = old[0].entry_uuid if old else None
+            submission = ebrim.Submission(
+                unique_id=f"2.25.{uuid.uuid4().int}",
+                source_id="1.2.250.1.213.1.1.1",
+                patient_id=entry.patient_id,
+                submission_time=self.clock().strftime("%Y%m%d%H%M%S"),
+                author=_author(xml),
+                content_type=CONTENT_TYPE,
+                documents=(ebrim.SubmittedDocument(entry, xml, replaces=replaces),),
+            )
+            await self.client.provide_and_register(submission, assertion)
+        except RegistryError as exc:
+            await self._finish(worker, row, report, DmpStatus.FAILED, str(exc), outcome=400)
+        except TransientError as exc:
+            attempts = row.attempts + 1
+            if attempts >= self.policy.attempts:
+                await self._finish(worker, row, report, DmpStatus.FAILED, f"gave up: {exc}", outcome=503)
+                return
+            report.retried += 1
+            due = next_attempt(
+                self.clock(), attempts, initial=self.policy.backoff_initial, ceiling=self.policy.backoff_max
+            )
+            await self._record(worker, row, DmpStatus.QUEUED, error=str(exc), next_attempt_at=due)
+            await self._trace(row, 503, "retry")
+        else:
+            await self._finish(worker, row, report, DmpStatus.SENT, None, outcome=200)
+
+    async def _finish(
+        self,
+        worker: str,
+        row: OutboxRow,
+        report: DeliveryReport,
+        status: DmpStatus,
+        error: str | None,
+        *,
+        outcome: int,
+        counted: bool = True,
+    ) -> None:
+        await self._record(worker, row, status, error=error)
+        if status is DmpStatus.SENT and counted:
+            report.sent += 1
+        if status is DmpStatus.FAILED:
+            report.failed += 1
+            report.errors[str(row.document_id)] = error or ""
+        await self._trace(row, outcome, status.value)
+
+    async def _trace(self, row: OutboxRow, outcome: int, result: str) -> None:
+        if self.audit is None:
+            return
+        await trace(
+            self.audit,
+            SYSTEM,
+            action="dmp-iti41",
+            operation="send",
+            outcome=outcome,
+            resource_type="cda_document",
+            resource_id=str(row.document_id),
+            usager_ids=[row.usager_id],
+            detail={"unique_id": row.unique_id, "result": result, "attempt": row.attempts + 1},
+        )
+
+
+def orjson_unique_id(xds: str) -> str:
+    return str(orjson.loads(xds)["unique_id"])

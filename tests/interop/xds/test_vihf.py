@@ -1,0 +1,56 @@
+"""VIHF 3.0 assertion: signed with the SIGN certificate, verified against the CA, tampering detected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from app.interop.xds import vihf
+from app.interop.xds.signing import Signer
+from app.sandbox.pki import Pki, make_pki
+
+CONTEXT = vihf.VihfContext(
+    user_id="DUI-42",
+    user_display="Martin Anne [EHPAD Test]",
+    structure_id="1010101010",
+    sector="SA17^1.2.250.1.71.4.2.4",
+    roles=(vihf.Role("SECRETARIAT_MEDICAL", "1.2.250.1.213.1.1.4.6", "Secrétariat médical"),),
+    patient_id="123456789012345^^^&1.2.250.1.213.1.4.10&ISO^NH",
+    lps_name="DUI",
+    lps_version="0.1",
+    lps_id="test-instance",
+    homologation="TEST-0001",
+)
+
+
+def test_signed_vihf_verifies(signer: Signer, dmp_pki: Pki) -> None:
+    assertion = vihf.build(CONTEXT, signer)
+    names = [e.tag.split("}")[1] for e in assertion]
+    assert names[:2] == ["Issuer", "Signature"]  # SAML 2.0 order: Signature right after Issuer
+    assert assertion.findtext(f"{{{vihf.SAML}}}Issuer") == signer.subject
+    parsed = etree.fromstring(etree.tostring(assertion))
+    result = vihf.verify(parsed, ca_file=dmp_pki.ca_cert)
+    assert result.attributes["VIHF_Version"] == "3.0"
+    assert result.attributes["urn:oasis:names:tc:xacml:2.0:resource:resource-id"] == CONTEXT.patient_id
+    assert result.attributes["Authentification_mode"] == "INDIRECTE"
+
+
+def test_tampered_vihf_is_refused(signer: Signer, dmp_pki: Pki) -> None:
+    text = etree.tostring(vihf.build(CONTEXT, signer)).replace(b"123456789012345", b"999999999999999")
+    with pytest.raises(vihf.VihfError, match="signature"):
+        vihf.verify(etree.fromstring(text), ca_file=dmp_pki.ca_cert)
+
+
+def test_vihf_signed_with_the_authentication_certificate_is_refused(dmp_pki: Pki) -> None:
+    auth = Signer.from_files(dmp_pki.client_cert, dmp_pki.client_key)
+    assertion = vihf.build(CONTEXT, auth)
+    with pytest.raises(vihf.VihfError, match="signature"):
+        vihf.verify(assertion, ca_file=dmp_pki.ca_cert)
+
+
+def test_vihf_from_another_ca_is_refused(signer: Signer, tmp_path: Path) -> None:
+    other = make_pki(tmp_path / "other")
+    with pytest.raises(vihf.VihfError, match="signature"):
+        vihf.verify(vihf.build(CONTEXT, signer), ca_file=other.ca_cert)
