@@ -80,6 +80,8 @@ async def test_access_matrix(app: FastAPI, client: httpx.AsyncClient, client_as:
                     )  # only unrestricted administrators
                     if (expected_denied and status != 403) or (not expected_denied and not 200 <= status < 300):
                         failures.append(label + " (expected success)")
+                    if any(hidden in response.text for hidden in call.hidden):
+                        failures.append(label + " (shows the other ESSMS)")
                     if route.path in {"/usagers", "/essms"} and method == "GET":
                         body = response.text
                         if any(hidden in body for hidden in (other.usager["id"], other.essms["id"])):
@@ -92,6 +94,13 @@ async def test_access_matrix(app: FastAPI, client: httpx.AsyncClient, client_as:
                         and method == "GET"
                     ):
                         if other.usager["id"] in response.text or other.essms["id"] in response.text:
+                            failures.append(label + " (shows the other ESSMS)")
+                        continue
+                    if method == "GET" and not route.params and call.hidden:
+                        # A list filtered on the other ESSMS's usager: refused, or empty of its records.
+                        if status not in {200, 403, 404, 422}:
+                            failures.append(label + " (expected 200, 403, 404 or 422)")
+                        if any(hidden in response.text for hidden in call.hidden):
                             failures.append(label + " (shows the other ESSMS)")
                         continue
                     if method == "GET" and route.path in {

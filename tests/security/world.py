@@ -22,6 +22,8 @@ class Side:
     usager: dict[str, Any]
     spare_essms: dict[str, Any] | None = None
     spare_organisme: dict[str, Any] | None = None
+    care: dict[str, Any] | None = None  # a stay and a professional for ``usager``, made on first need
+    records: list[str] = field(default_factory=list)  # ids of the care records made on this side
 
 
 @dataclass
@@ -66,10 +68,26 @@ class World:
             return await factories.created(await factories.stay(self.admin, fresh_usager["id"], essms_id))
         if prefix == "professionals":
             return await factories.created(await self.admin.post("/professionals", json=self.body(prefix, where)))
+        if prefix in CARE:
+            body = await self.create_body(prefix, where)
+            record = await factories.created(await self.admin.post(f"/{prefix}", json=body))
+            where.records += [record["id"], record["usager_id"]]
+            return record
         raise KeyError(prefix)
+
+    async def _care(self, where: Side) -> dict[str, Any]:
+        if where.care is None:
+            essms_id = where.essms["id"]
+            stay = await factories.created(await factories.stay(self.admin, where.usager["id"], essms_id))
+            professional = await factories.professional(self.admin, essms_id)
+            where.care = {"stay": stay, "professional": professional}
+        return where.care
 
     def body(self, prefix: str, where: Side) -> dict[str, Any]:
         essms_id, usager_id = where.essms["id"], where.usager["id"]
+        if prefix in CARE:
+            assert where.care is not None, "create_body makes the stay and the professional"
+            return care_body(prefix, usager_id, where.care["stay"]["id"], where.care["professional"]["id"])
         return {
             "organismes": {"finess_ej": factories.finess(), "raison_sociale": "Association nouvelle"},
             "essms": {
@@ -108,6 +126,13 @@ class World:
         if prefix in {"stays", "protection-measures"}:  # one open stay / measure of a nature: a new usager each time
             fresh_usager = await factories.usager(self.admin, essms_id=where.essms["id"])
             return {**self.body(prefix, where), "usager_id": fresh_usager["id"]}
+        if prefix == "plans":  # one plan in preparation per stay: a new usager and stay each time
+            usager = await factories.usager(self.admin, essms_id=where.essms["id"])
+            stay = await factories.created(await factories.stay(self.admin, usager["id"], where.essms["id"]))
+            professional = (await self._care(where))["professional"]
+            return care_body(prefix, usager["id"], stay["id"], professional["id"])
+        if prefix in CARE:
+            await self._care(where)
         return self.body(prefix, where)
 
     # -- the request ---------------------------------------------------------------------------------
@@ -143,13 +168,21 @@ class World:
             "protection-measures",
             "stays",
             "professionals",
+            *CARE,
         }:
             return None
+        if prefix in CARE and path != f"/{prefix}" and not path.startswith(f"/{prefix}/{{resource_id}}"):
+            return None  # e.g. /plans/reviews-due: not a standard resource route
         if set(params) - {"resource_id", "version"}:  # a route of its own package (e.g. /usagers/{usager_id}/proofs)
             return None
         if not params:
             if method == "POST":
                 return Call(method, path, {"json": await self.create_body(prefix, where)})
+            if prefix in CARE:
+                # The side's usager has records on both sides: asking for the other one's must show none of them.
+                await self.fresh(prefix, where)
+                hidden = [*self.sides[OTHER].records]
+                return Call(method, path, {"params": {"usager_id": where.usager["id"]}}, hidden=hidden)
             hidden = [other.usager["id"], other.essms["id"]] if prefix in {"usagers", "essms"} else []
             return Call(method, path, hidden=hidden)
         target = await self.fresh(prefix, where)
@@ -190,6 +223,39 @@ class World:
             return Call(method, url, {"json": {"disabled": False}} if method == "PATCH" else {})
         token = (await self.admin.post("/api-tokens", json={"name": "batch", "account_id": account["id"]})).json()
         return Call(method, path.replace("{token_id}", token["id"]))
+
+
+CARE = ("plans", "evaluations", "transmissions")  # usager data written by professionals during a stay
+
+
+def care_body(prefix: str, usager_id: str, stay_id: str, professional_id: str) -> dict[str, Any]:
+    if prefix == "plans":
+        return {
+            "usager_id": usager_id,
+            "stay_id": stay_id,
+            "titre": "Projet d'accompagnement",
+            "date_debut": "2025-01-15",
+            "referents": [professional_id],
+            "besoins": [{"code": "1.2.1.2", "description": "Aide aux déplacements"}],
+        }
+    if prefix == "evaluations":
+        return {
+            "usager_id": usager_id,
+            "date_evaluation": "2025-02-01",
+            "evaluateur_id": professional_id,
+            "detail": {
+                "grille": "libre",
+                "titre": "Bilan d'autonomie",
+                "items": [{"libelle": "Marche", "valeur": "Seule"}],
+            },
+        }
+    return {
+        "usager_id": usager_id,
+        "stay_id": stay_id,
+        "auteur_id": professional_id,
+        "date_heure": "2025-03-01T08:30:00+01:00",
+        "texte": "Nuit calme",
+    }
 
 
 def generic_call(route: RouteInfo) -> Call:
