@@ -113,7 +113,7 @@ async def test_access_matrix(app: FastAPI, client: httpx.AsyncClient, client_as:
                     if status not in {403, 404, 422}:
                         failures.append(label + " (expected 403, 404 or 422)")
                     sent = call.url + repr(call.kwargs)
-                    for hidden in (other.usager["id"], other.essms["id"]):
+                    for hidden in (other.usager["id"], other.essms["id"], *call.hidden):
                         if hidden in response.text and hidden not in sent:
                             failures.append(label + " (leaks an identifier of the other ESSMS)")
     assert not failures, "\n".join(failures)

@@ -24,6 +24,7 @@ class Side:
     spare_organisme: dict[str, Any] | None = None
     care: dict[str, Any] | None = None  # a stay and a professional for ``usager``, made on first need
     records: list[str] = field(default_factory=list)  # ids of the care records made on this side
+    usager_records: list[str] | None = None  # a proof and a document of ``usager``, made on first need
 
 
 @dataclass
@@ -158,6 +159,13 @@ class World:
             return Call(method, path)
         if path == "/audit/events":
             return Call(method, "/audit/events", {"params": {"usager_id": where.usager["id"]}})
+        if method == "GET" and path in USAGER_READS:
+            kept = await self._usager_records(where)
+            hidden = kept if side_name == OTHER else []
+            return Call(method, path.replace("{usager_id}", where.usager["id"]), hidden=hidden)
+        if method == "GET" and path == "/documents/{document_id}":
+            proof_id, document_id = await self._usager_records(where)
+            return Call(method, f"/documents/{document_id}", hidden=[proof_id] if side_name == OTHER else [])
         if prefix in {"accounts", "api-tokens"}:
             return await self._admin_call(route, method, where)
         if prefix not in {
@@ -200,6 +208,21 @@ class World:
             return Call(method, url, {"headers": headers})
         return Call(method, url, hidden=[])
 
+    async def _usager_records(self, where: Side) -> list[str]:
+        """A proof of identity and a generated document for the side's usager, made once: [proof id, document id]."""
+        if where.usager_records is None:
+            await self._care(where)
+            url = f"/usagers/{where.usager['id']}"
+            current = (await self.admin.get(url)).json()
+            body = {"proof_type": "CNI", "reference": "X1"}
+            proof = await factories.created(
+                await self.admin.post(f"{url}/proofs", json=body, headers=factories.if_match(current))
+            )
+            body = {"kind": "N1_PDF", "type_code": "80788-3"}
+            document = await factories.created(await self.admin.post(f"{url}/documents", json=body))
+            where.usager_records = [proof["proof"]["id"], document["id"]]
+        return where.usager_records
+
     async def _spare(self, prefix: str, where: Side) -> dict[str, Any]:
         """Archiving a structure: a spare one in the same organisme, known to the caller's memberships."""
         # The other side has none: its structures must be refused anyway.
@@ -225,6 +248,11 @@ class World:
         return Call(method, path.replace("{token_id}", token["id"]))
 
 
+USAGER_READS = (
+    "/usagers/{usager_id}/proofs",
+    "/usagers/{usager_id}/shareable-identity",
+    "/usagers/{usager_id}/documents",
+)
 CARE = ("plans", "evaluations", "transmissions")  # usager data written by professionals during a stay
 
 
