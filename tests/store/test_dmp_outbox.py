@@ -62,7 +62,7 @@ async def test_workers_claim_disjoint_rows_and_expired_leases_come_back(
     c = await claim("c")  # on SQLite the loser of a race gets nothing and takes the rest afterwards
     assert not set(a) & set(b) and not (set(a) | set(b)) & set(c) and set(a) | set(b) | set(c) == ids
     assert await claim("e") == []
-    if not a:
+    if len(a) < len(b):  # SKIP LOCKED may give either worker the larger share
         a, b = b, a
     async with clean_database.write() as connection:
         repo = DmpRepository(connection)
