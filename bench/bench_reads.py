@@ -1088,7 +1088,7 @@ def main(argv: list[str] | None = None) -> int:
     targets = asyncio.run(build_targets(dataset, args))
 
     results_dir = BENCH_DIR / "results"
-    work_dir = results_dir / "work"
+    work_dir = results_dir / "scratch"
     work_dir.mkdir(parents=True, exist_ok=True)
     search_file = work_dir / "floor-searches.json"
     search_file.write_text(
