@@ -127,6 +127,11 @@ class Settings(BaseSettings):
         5.0, ge=0, description="How long a checked API token is trusted before it is looked up again."
     )
     auth_rate_limit_per_minute: int = Field(30, ge=1, description="Authentication attempts per client IP per minute.")
+    auth_rate_limit_storage: str = Field(
+        "memory://",
+        description="Where attempts are counted (a `limits` storage URI): in process by default; "
+        "a shared store such as redis://host:6379 when several instances serve the same users.",
+    )
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (none by default).")
     hsts: bool = Field(False, description="Send Strict-Transport-Security (behind TLS).")
 

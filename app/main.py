@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         telemetry=None if settings.telemetry else {"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
-    app.state.auth_rate_limiter = RateLimiter(settings.auth_rate_limit_per_minute)
+    app.state.auth_rate_limiter = RateLimiter(settings.auth_rate_limit_per_minute, settings.auth_rate_limit_storage)
     app.state.psc = PscClient(
         PscSettings(
             discovery_url=settings.psc_discovery_url,

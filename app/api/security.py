@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 import uuid
 from collections.abc import Iterable
@@ -18,6 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import limits
+import limits.aio
+import limits.storage
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
@@ -272,29 +276,27 @@ def _add_uuid(into: set[uuid.UUID], value: Any) -> None:
 
 
 class RateLimiter:
-    """Fixed one-minute windows per client address (in process; put a shared limiter in front when scaling)."""
+    """A moving one-minute window per client address (the `limits` library: no burst of twice the limit
+    across a window boundary). The storage is a URI: in-process memory by default, a shared store such as
+    Redis when several instances run behind a balancer."""
 
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._windows: dict[str, tuple[int, int]] = {}
+    def __init__(self, per_minute: int, storage_uri: str = "memory://") -> None:
+        self._rule = limits.RateLimitItemPerMinute(per_minute)
+        self._limiter = limits.aio.strategies.MovingWindowRateLimiter(
+            limits.storage.storage_from_string(f"async+{storage_uri}")
+        )
 
-    def hit(self, key: str) -> None:
-        window = int(time.time() // 60)
-        start, count = self._windows.get(key, (window, 0))
-        if start != window:
-            start, count = window, 0
-        if count >= self.per_minute:
+    async def hit(self, key: str) -> None:
+        if not await self._limiter.hit(self._rule, "auth", key):
+            reset = (await self._limiter.get_window_stats(self._rule, "auth", key)).reset_time
             raise TooManyRequests(
-                "Too many authentication attempts; wait a minute", retry_after=60 - int(time.time() % 60)
+                "Too many authentication attempts; wait a minute", retry_after=max(0, math.ceil(reset - time.time()))
             )
-        if len(self._windows) > 100_000:
-            self._windows.clear()
-        self._windows[key] = (start, count + 1)
 
 
 async def auth_rate_limit(request: Request) -> None:
     client = request.client.host if request.client else "?"
-    request.app.state.auth_rate_limiter.hit(client)
+    await request.app.state.auth_rate_limiter.hit(client)
 
 
 class SecurityHeaders:
