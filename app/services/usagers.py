@@ -15,6 +15,7 @@ from app.domain.errors import FieldIssue, PreconditionFailed, RuleViolation
 from app.domain.evaluations import CurrentGir
 from app.domain.identity import UsagerIdentityInput, UsagerRecord, locked_trait_changes
 from app.domain.ins import duplicate_key as traits_key
+from app.services.audit import defer_read_traces
 from app.services.resources import Page, ResourceService, utcnow
 from app.store.identity import IdentityJournal
 from app.store.repository import (
@@ -80,9 +81,19 @@ class UsagerService(ResourceService[UsagerRecord]):
     async def _trace(self, usager_id: uuid.UUID, action: str, detail: dict[str, Any]) -> None:
         await IdentityJournal(self.connection).trace(usager_id, self.principal.actor, utcnow(), action, detail)
 
+    async def _trace_reads(self, usager_ids: list[uuid.UUID], action: str, detail: dict[str, Any]) -> None:
+        """Reads are traced with the request's audit event (batched); elsewhere, on this connection."""
+        now, serialized = utcnow(), orjson.dumps(detail).decode()
+        rows = [
+            {"usager_id": u, "actor": self.principal.actor, "at": now, "action": action, "detail": serialized}
+            for u in usager_ids
+        ]
+        if not defer_read_traces(rows):
+            await IdentityJournal(self.connection).insert_many([], rows)
+
     async def read(self, resource_id: uuid.UUID) -> StoredRow:
         row = await self.get(resource_id)
-        await self._trace(resource_id, "read", {"version": row.version})
+        await self._trace_reads([resource_id], "read", {"version": row.version})
         return row
 
     async def list_page(
@@ -98,18 +109,12 @@ class UsagerService(ResourceService[UsagerRecord]):
             where=where, after=after, limit=limit, sort=sort, include_archived=include_archived
         )
         if page.rows:
-            now = utcnow()
-            detail = orjson.dumps({"listed": len(page.rows)}).decode()
-            traces = [
-                {"usager_id": row.id, "actor": self.principal.actor, "at": now, "action": "list", "detail": detail}
-                for row in page.rows
-            ]
-            await IdentityJournal(self.connection).insert_many([], traces)
+            await self._trace_reads([row.id for row in page.rows], "list", {"listed": len(page.rows)})
         return page
 
     async def history(self, resource_id: uuid.UUID) -> list[HistoryEntry]:
         entries = await super().history(resource_id)
-        await self._trace(resource_id, "read-history", {"versions": len(entries)})
+        await self._trace_reads([resource_id], "read-history", {"versions": len(entries)})
         return entries
 
     async def create(self, data: BaseModel) -> StoredRow:

@@ -399,33 +399,41 @@ class AuditRepository:
             await self.connection.execute(text(f"SELECT pg_advisory_xact_lock({_AUDIT_LOCK})"))
         previous = await self.connection.scalar(select(AUDIT.c.hash).order_by(AUDIT.c.id.desc()).limit(1))
         previous = previous or GENESIS
+        rows = []
         for event in events:
             digest = chain_hash(previous, event)
-            event_id = await self.connection.scalar(
-                insert(AUDIT)
-                .values(
-                    recorded_at=event.recorded_at,
-                    actor=event.actor,
-                    actor_kind=event.actor_kind,
-                    account_id=event.account_id,
-                    action=event.action,
-                    operation=event.operation,
-                    outcome=event.outcome,
-                    resource_type=event.resource_type,
-                    resource_id=event.resource_id,
-                    client_ip=event.client_ip,
-                    detail=orjson.dumps(event.detail, option=orjson.OPT_SORT_KEYS).decode(),
-                    usager_ids=orjson.dumps(sorted(str(u) for u in event.usager_ids)).decode(),
-                    prev_hash=previous,
-                    hash=digest,
-                )
-                .returning(AUDIT.c.id)
+            rows.append(
+                {
+                    "recorded_at": event.recorded_at,
+                    "actor": event.actor,
+                    "actor_kind": event.actor_kind,
+                    "account_id": event.account_id,
+                    "action": event.action,
+                    "operation": event.operation,
+                    "outcome": event.outcome,
+                    "resource_type": event.resource_type,
+                    "resource_id": event.resource_id,
+                    "client_ip": event.client_ip,
+                    "detail": orjson.dumps(event.detail, option=orjson.OPT_SORT_KEYS).decode(),
+                    "usager_ids": orjson.dumps(sorted(str(u) for u in event.usager_ids)).decode(),
+                    "prev_hash": previous,
+                    "hash": digest,
+                }
             )
-            if event.usager_ids:
-                await self.connection.execute(
-                    insert(AUDIT_USAGER), [{"event_id": event_id, "usager_id": u} for u in set(event.usager_ids)]
-                )
             previous = digest
+        if not rows:
+            return
+        # One multi-row statement per batch; ids come back in the order of the events.
+        inserted = await self.connection.execute(
+            insert(AUDIT).returning(AUDIT.c.id, sort_by_parameter_order=True), rows
+        )
+        links = [
+            {"event_id": event_id, "usager_id": u}
+            for event_id, event in zip(inserted.scalars().all(), events, strict=True)
+            for u in set(event.usager_ids)
+        ]
+        if links:
+            await self.connection.execute(insert(AUDIT_USAGER), links)
 
     async def chain(self, after: int, limit: int) -> list[StoredAuditEvent]:
         statement = select(AUDIT).where(AUDIT.c.id > after).order_by(AUDIT.c.id).limit(limit)

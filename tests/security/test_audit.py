@@ -149,3 +149,46 @@ async def test_retention_purge(client: httpx.AsyncClient, clean_database: Databa
     assert await purge(clean_database, 365) == 0
     assert await purge(clean_database, 365, now=datetime.now(UTC) + timedelta(days=400)) >= 2
     assert await _last_id(clean_database) == 0 or (await verify(clean_database)).breaks == []
+
+
+async def test_read_traces_go_with_the_audit_batch_and_survive_a_failed_append(
+    client: httpx.AsyncClient, clean_database: Database
+) -> None:
+    from datetime import UTC, datetime
+
+    from app.domain.audit import AuditEvent
+    from app.services.audit import AuditSink
+    from app.store.identity import TRACE
+    from tests import factories
+
+    usager = await factories.usager(client)
+    usager_id = uuid.UUID(usager["id"])
+
+    async def traced() -> list[str]:
+        async with clean_database.read() as connection:
+            rows = await connection.execute(select(TRACE.c.action).where(TRACE.c.usager_id == usager_id))
+            return [r.action for r in rows]
+
+    assert (await client.get(f"/usagers/{usager_id}")).status_code == 200
+    assert (await traced())[-1] == "read"
+
+    class Failing(Database):
+        def __init__(self) -> None:
+            self.fail = True
+
+        def write(self):  # type: ignore[no-untyped-def,override]
+            if self.fail:
+                raise OSError("database unreachable")
+            return clean_database.write()
+
+    broken = Failing()
+    sink = AuditSink(broken)
+    event = AuditEvent(datetime.now(UTC), "pro-a", "api-token", "read", "read_usager", 200, usager_ids=[usager_id])
+    row = {"usager_id": usager_id, "actor": "pro-a", "at": datetime.now(UTC), "action": "list", "detail": "{}"}
+    await sink.record(event, [row])
+    assert (await traced()).count("list") == 0  # not written, but kept
+    broken.fail = False
+    await sink.flush()
+    assert (await traced()).count("list") == 1
+    async with clean_database.read() as connection:
+        assert await connection.scalar(select(func.count()).select_from(AUDIT).where(AUDIT.c.actor == "pro-a")) == 1
