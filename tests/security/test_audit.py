@@ -154,7 +154,10 @@ async def test_retention_purge(client: httpx.AsyncClient, clean_database: Databa
 async def test_read_traces_go_with_the_audit_batch_and_survive_a_failed_append(
     client: httpx.AsyncClient, clean_database: Database
 ) -> None:
+    from contextlib import AbstractAsyncContextManager
     from datetime import UTC, datetime
+
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
     from app.domain.audit import AuditEvent
     from app.services.audit import AuditSink
@@ -176,7 +179,7 @@ async def test_read_traces_go_with_the_audit_batch_and_survive_a_failed_append(
         def __init__(self) -> None:
             self.fail = True
 
-        def write(self):  # type: ignore[no-untyped-def,override]
+        def write(self) -> AbstractAsyncContextManager[AsyncConnection]:  # type: ignore[override]
             if self.fail:
                 raise OSError("database unreachable")
             return clean_database.write()
