@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.domain.access import Permission, Principal
 from app.domain.audit import AuditEvent
 from app.domain.errors import Forbidden, TooManyRequests, Unauthenticated
-from app.services.audit import collecting_read_traces
+from app.services.audit import collect_read_traces, stop_collecting_read_traces
 
 AUDIT_KEY = "dui.audit"
 PRINCIPAL_KEY = "dui.principal"
@@ -230,14 +230,15 @@ class AuditMiddleware:
                 status = message["status"]
             await send(message)
 
-        with collecting_read_traces() as read_traces:
-            try:
-                await self.app(scope, receive, capture)
-            finally:
-                requirement = context.requirement
-                event = _event(scope, context, requirement, status) if requirement and requirement.audited else None
-                if event is not None or read_traces:
-                    await scope["app"].state.audit.record(event, read_traces)
+        read_traces, token = collect_read_traces()
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            stop_collecting_read_traces(token)
+            requirement = context.requirement
+            event = _event(scope, context, requirement, status) if requirement and requirement.audited else None
+            if event is not None or read_traces:
+                await scope["app"].state.audit.record(event, read_traces)
 
 
 def _event(scope: Scope, context: AuditContext, requirement: Requirement, status: int) -> AuditEvent:

@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,15 +26,15 @@ log = logging.getLogger("dui.audit")
 _read_traces: ContextVar[list[dict[str, Any]] | None] = ContextVar("dui.read_traces", default=None)
 
 
-@contextmanager
-def collecting_read_traces() -> Iterator[list[dict[str, Any]]]:
-    """Within this block (a request), `defer_read_traces` collects instead of writing."""
+def collect_read_traces() -> tuple[list[dict[str, Any]], Token[list[dict[str, Any]] | None]]:
+    """From here on in this context (a request), `defer_read_traces` collects instead of writing;
+    hand the token back to `stop_collecting_read_traces`."""
     collected: list[dict[str, Any]] = []
-    token = _read_traces.set(collected)
-    try:
-        yield collected
-    finally:
-        _read_traces.reset(token)
+    return collected, _read_traces.set(collected)
+
+
+def stop_collecting_read_traces(token: Token[list[dict[str, Any]] | None]) -> None:
+    _read_traces.reset(token)
 
 
 def defer_read_traces(rows: list[dict[str, Any]]) -> bool:
@@ -49,10 +47,11 @@ def defer_read_traces(rows: list[dict[str, Any]]) -> bool:
 
 
 class AuditSink:
-    """Collects events; whoever finds no flush running appends every queued event in one transaction.
+    """Collects events and appends them in batches, in one transaction each (one chain lock, one commit).
 
-    Under load one request appends the events of many (one chain lock, one commit); alone, a request
-    appends its own event right after its response, before its task ends.
+    A request whose event finds no append running appends one batch itself, right after its response
+    (alone, its event is stored before its task ends); what is queued meanwhile is appended by a background
+    task, so that no request's connection waits behind the appends of many others.
     """
 
     def __init__(self, database: Database) -> None:
@@ -60,30 +59,43 @@ class AuditSink:
         self._queue: list[AuditEvent] = []
         self._traces: list[dict[str, Any]] = []
         self._lock = asyncio.Lock()
+        self._background: asyncio.Task[None] | None = None
 
     async def record(self, event: AuditEvent | None, read_traces: list[dict[str, Any]] | None = None) -> None:
         if event is not None:
             self._queue.append(event)
         self._traces.extend(read_traces or ())
         if self._lock.locked():
-            return  # the running flush loops until the queue is empty
-        await self.flush()
+            return  # the running append hands what is left to the background task
+        async with self._lock:
+            appended = await self._append_batch()
+        if appended and (self._queue or self._traces):
+            self._flush_in_background()
+
+    def _flush_in_background(self) -> None:
+        if self._background is None or self._background.done():
+            self._background = asyncio.create_task(self.flush(), name="audit-flush")
 
     async def flush(self) -> None:
+        """Append everything queued (the background task, and at shutdown)."""
         async with self._lock:
-            while self._queue or self._traces:
-                batch, self._queue = self._queue[:500], self._queue[500:]
-                traces, self._traces = self._traces[:2000], self._traces[2000:]
-                try:
-                    async with self.database.write() as connection:
-                        await AuditRepository(connection).append(batch)
-                        await IdentityJournal(connection).insert_many([], traces)
-                except Exception:
-                    # The trail must not silently lose events: put them back and let the next flush retry.
-                    self._queue[:0] = batch
-                    self._traces[:0] = traces
-                    log.exception("audit append failed; %d events kept in memory", len(batch) + len(traces))
-                    return
+            while (self._queue or self._traces) and await self._append_batch():
+                pass
+
+    async def _append_batch(self) -> bool:
+        batch, self._queue = self._queue[:500], self._queue[500:]
+        traces, self._traces = self._traces[:2000], self._traces[2000:]
+        try:
+            async with self.database.write() as connection:
+                await AuditRepository(connection).append(batch)
+                await IdentityJournal(connection).insert_many([], traces)
+        except Exception:
+            # The trail must not silently lose events: put them back and let the next append retry.
+            self._queue[:0] = batch
+            self._traces[:0] = traces
+            log.exception("audit append failed; %d events kept in memory", len(batch) + len(traces))
+            return False
+        return True
 
 
 @dataclass(frozen=True)

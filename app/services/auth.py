@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -144,6 +145,7 @@ class Authenticator:
         self.key = OctKey.import_key(settings.signing_key())
         self.cache = _TtlCache(settings.auth_cache_seconds)
         self._jwt_cache = _TtlCache(60.0)
+        self._api_token_lookups: dict[str, asyncio.Future[Principal]] = {}
 
     # -- checking ------------------------------------------------------------------------------------
     async def principal(self, token: str) -> Principal:
@@ -182,6 +184,14 @@ class Authenticator:
         cached = self.cache.get(key)
         if cached is not None:
             return cached
+        # When the cached check expires under load, the concurrent requests of that token share one lookup.
+        lookup = self._api_token_lookups.get(key)
+        if lookup is None:
+            lookup = self._api_token_lookups[key] = asyncio.ensure_future(self._look_up_api_token(token, key))
+            lookup.add_done_callback(lambda _: self._api_token_lookups.pop(key, None))
+        return await asyncio.shield(lookup)
+
+    async def _look_up_api_token(self, token: str, key: str) -> Principal:
         parsed = parse_opaque(API_TOKEN_PREFIX, token)
         if parsed is None:
             raise Unauthenticated("Malformed API token")

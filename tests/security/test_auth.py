@@ -199,3 +199,32 @@ async def test_narrowed_superuser_token(app: FastAPI, clean_database: Database) 
         assert (await job.get("/usagers")).status_code == 200
         assert (await job.get("/accounts")).status_code == 403
         assert (await job.post("/organismes", json={"finess_ej": "x", "raison_sociale": "y"})).status_code == 403
+
+
+async def test_concurrent_requests_of_an_unchecked_api_token_share_one_lookup(
+    app: FastAPI, clean_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from app.store.security import TokenRepository
+    from tests.conftest import issue_token
+
+    token = await issue_token(clean_database, "batch-job", superuser=True)
+    lookups = 0
+    original = TokenRepository.api_token
+
+    async def counted(self: TokenRepository, token_id: uuid.UUID) -> object:
+        nonlocal lookups
+        lookups += 1
+        await asyncio.sleep(0.05)  # a slow database: every request arrives while the lookup runs
+        return await original(self, token_id)
+
+    monkeypatch.setattr(TokenRepository, "api_token", counted)
+    app.state.authenticator.cache.clear()
+    async with http_client(app, token) as job:
+        statuses = await asyncio.gather(*(job.get("/usagers") for _ in range(12)))
+    assert [s.status_code for s in statuses] == [200] * 12 and lookups == 1
+    async with http_client(app, token + "x") as forged:  # a failed lookup is not shared with later requests
+        assert (await forged.get("/usagers")).status_code == 401
+        assert (await forged.get("/usagers")).status_code == 401
+    assert lookups == 3
