@@ -250,3 +250,32 @@ class DmpRepository:
             .order_by(OPPOSITION_EVENTS.c.at, OPPOSITION_EVENTS.c.id)
         )
         return [dict(r._mapping) for r in rows]
+
+    async def hold(self, document_id: uuid.UUID, worker: str, now: datetime, *, reason: str) -> bool:
+        """A claimed first send that may not leave any more (the usager opposed meanwhile): not-eligible."""
+        result = await self.connection.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.document_id == document_id, OUTBOX.c.claimed_by == worker)
+            .values(
+                status=DmpStatus.NOT_ELIGIBLE.value,
+                reason=reason,
+                claimed_by=None,
+                claimed_until=None,
+                updated_at=now,
+            )
+        )
+        return bool(result.rowcount)
+
+    async def supersede_unsent(self, document_id: uuid.UUID, now: datetime) -> None:
+        """A new version replaces a document that never left: only the new version is sent."""
+        await self.connection.execute(
+            update(OUTBOX)
+            .where(
+                OUTBOX.c.document_id == document_id,
+                OUTBOX.c.status.in_(
+                    [s.value for s in (DmpStatus.QUEUED, DmpStatus.FAILED, DmpStatus.BLOCKED, DmpStatus.NOT_ELIGIBLE)]
+                ),
+                OUTBOX.c.operation == "send",
+            )
+            .values(status=DmpStatus.REPLACED.value, reason="replaced-before-send", updated_at=now)
+        )
