@@ -100,7 +100,7 @@ class OppositionWithdrawal(DomainModel):
 
     reason: ShortText | None = Field(None, description="Why, if the usager said")
     resend: bool | None = Field(
-        None, description="Queue again the documents held back by the opposition (default: DUI_DMP_RESEND_ON_WITHDRAWAL)"
+        None, description="Queue again the documents the opposition held back (default: DUI_DMP_RESEND_ON_WITHDRAWAL)"
     )
 
 
@@ -145,7 +145,7 @@ def plan_update(
         if visibility.hidden_from_patient and not before.hidden_from_patient and not patient_invisibility_after_send:
             raise RuleViolation(
                 "dmp-patient-invisibility-at-send",
-                "A document already visible to the patient cannot be made invisible (DUI_DMP_PATIENT_INVISIBILITY_AFTER_SEND)",
+                "A document the patient can see in the DMP cannot be made invisible to them afterwards",
                 field="hidden_from_patient",
             )
     return UpdatePlan(DmpStatus.QUEUED, request)

@@ -47,15 +47,11 @@ def _slot(element: etree._Element, name: str) -> str:
 
 
 def _identifier(element: etree._Element, scheme: str) -> str:
-    found = element.xpath(
-        "rim:ExternalIdentifier[@identificationScheme=$s]/@value", namespaces=ebrim.NSMAP, s=scheme
-    )
+    found = element.xpath("rim:ExternalIdentifier[@identificationScheme=$s]/@value", namespaces=ebrim.NSMAP, s=scheme)
     return str(found[0]) if found else ""
 
 
-def plan_update(
-    control: DmpControl, payload: etree._Element, vihf_patient: str
-) -> tuple[Problems, Callable[[], None]]:
+def plan_update(control: DmpControl, payload: etree._Element, vihf_patient: str) -> tuple[Problems, Callable[[], None]]:
     """The registry errors of an ITI-57 request, or none and the change to apply (under the control's lock)."""
     errors = ebrim.schema_errors(payload)
     if errors:

@@ -49,7 +49,7 @@ def _done(feeder: DmpFeeder, operation: DmpOperation, current: RegisteredEntry, 
 
 async def deliver_update(feeder: DmpFeeder, worker: str, row: OutboxRow, report: DeliveryReport) -> None:
     """One claimed ITI-57 row: find the current entry (ITI-18), then update it unless already done."""
-    from app.services.dmp import CONTENT_TYPE, _author  # noqa: PLC0415  (the feeder imports this module)
+    from app.services.dmp import CONTENT_TYPE, _author  # the feeder imports this module
 
     operation = DmpOperation(row.operation)
     flags = Visibility.from_flags(row.visibility).flags()

@@ -189,9 +189,7 @@ class DmpRepository:
         if visibility is not None:
             values["visibility"] = visibility
         result = await self.connection.execute(
-            update(OUTBOX)
-            .where(OUTBOX.c.document_id == document_id, OUTBOX.c.status == from_status)
-            .values(**values)
+            update(OUTBOX).where(OUTBOX.c.document_id == document_id, OUTBOX.c.status == from_status).values(**values)
         )
         return bool(result.rowcount)
 

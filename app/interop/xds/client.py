@@ -1,4 +1,4 @@
-"""DMP XDS.b client: ITI-41 (MTOM), ITI-18 and ITI-57 over SOAP 1.2 with mutual TLS, retrying transient failures only."""
+"""DMP XDS.b client: ITI-41 (MTOM), ITI-18 and ITI-57 over SOAP 1.2 with mutual TLS; retries transient failures."""
 
 from __future__ import annotations
 
