@@ -107,11 +107,7 @@ class DmpFeeder:
                     row.document_id
                 )
                 document = await DocumentRepository(connection).get(row.document_id, SYSTEM.scope)
-                previous = (
-                    await DocumentRepository(connection).get(document.replaces_id, SYSTEM.scope)
-                    if document is not None and document.replaces_id is not None
-                    else None
-                )
+                previous = await dmp_updates.predecessor(connection, document)
             entry = document_entry(xml)
             if entry.patient_id is None:
                 raise MetadataError("patientId", "no INS in the document")

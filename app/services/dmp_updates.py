@@ -7,6 +7,8 @@ import uuid
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from app.domain import codes
 from app.domain.access import SYSTEM
 from app.domain.dmp import DmpOperation, DmpStatus, Visibility, acknowledged, next_attempt
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from app.services.dmp import DeliveryReport, DmpFeeder
 
 OPPOSED = "usager-opposed"
+SUPERSEDED = "replaced-before-send"
 
 
 def visibility_codes(flags: tuple[str, ...]) -> tuple[Code, ...]:
@@ -167,3 +170,16 @@ async def replaced(feeder: DmpFeeder, previous: DocumentRow | None) -> None:
         return
     async with feeder.database.write() as connection:
         await DmpRepository(connection).mark_replaced(previous.id, feeder.clock())
+
+
+async def predecessor(connection: AsyncConnection, document: DocumentRow | None) -> DocumentRow | None:
+    """The version a new one replaces in the DMP: the nearest older one that was not superseded before it left."""
+    documents, outbox = DocumentRepository(connection), DmpRepository(connection)
+    current = document
+    while current is not None and current.replaces_id is not None:
+        older = await documents.get(current.replaces_id, SYSTEM.scope)
+        row = await outbox.get(current.replaces_id)
+        if older is None or row is None or row.reason != SUPERSEDED:
+            return older
+        current = older
+    return None
