@@ -30,9 +30,7 @@ def upgrade() -> None:
         sa.Column("actor", sa.String(length=200), nullable=False),
         sa.Column("reason", sa.String(length=200), nullable=True),
         sa.Column("documents", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["usager_id"], ["usager.id"], name=op.f("fk_dmp_opposition_event_usager_id_usager")
-        ),
+        sa.ForeignKeyConstraint(["usager_id"], ["usager.id"], name=op.f("fk_dmp_opposition_event_usager_id_usager")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dmp_opposition_event")),
     )
     with op.batch_alter_table("dmp_opposition_event", schema=None) as batch_op:
