@@ -25,6 +25,12 @@ class DmpStatus(StrEnum):
     NOT_ELIGIBLE = "not-eligible"
 
 
+# Reasons of a row that will not (or no longer) be sent.
+USAGER_OPPOSED = "usager-opposed"
+CANCELLED_BEFORE_SEND = "cancelled-before-send"
+REPLACED_BEFORE_SEND = "replaced-before-send"
+
+
 def eligibility(
     *, identity_status: IdentityStatus, opposed: bool, type_code: str, feed_types: frozenset[str] | None
 ) -> tuple[DmpStatus, str | None]:
@@ -34,7 +40,7 @@ def eligibility(
     if not may_share_ins(identity_status):
         return DmpStatus.NOT_ELIGIBLE, "identity-not-qualified"  # RNIV: no INS leaves for a non-qualified identity
     if opposed:
-        return DmpStatus.NOT_ELIGIBLE, "usager-opposed"
+        return DmpStatus.NOT_ELIGIBLE, USAGER_OPPOSED
     if feed_types is not None and type_code not in feed_types:
         return DmpStatus.NOT_ELIGIBLE, "type-not-fed"
     return DmpStatus.QUEUED, None
@@ -133,7 +139,7 @@ def plan_update(
     if status is DmpStatus.SENDING:
         raise Conflict("dmp-in-flight", "The document is being sent to the DMP; ask again once it is acknowledged")
     if request is DmpOperation.DELETE and status in UNSENT and operation is DmpOperation.SEND:
-        return UpdatePlan(DmpStatus.DELETED, DmpOperation.SEND, "cancelled-before-send")
+        return UpdatePlan(DmpStatus.DELETED, DmpOperation.SEND, CANCELLED_BEFORE_SEND)
     if not registered:
         raise Conflict(
             f"dmp-{request.value}-registered",

@@ -11,7 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain import codes
 from app.domain.access import SYSTEM
-from app.domain.dmp import DmpOperation, DmpStatus, Visibility, acknowledged, next_attempt
+from app.domain.dmp import (
+    REPLACED_BEFORE_SEND,
+    USAGER_OPPOSED,
+    DmpOperation,
+    DmpStatus,
+    Visibility,
+    acknowledged,
+    next_attempt,
+)
 from app.interop.cda.xds import Code, MetadataError, document_entry
 from app.interop.xds import ebrim, vihf
 from app.interop.xds.client import RegisteredEntry, RegistryError, TransientError
@@ -21,9 +29,6 @@ from app.store.documents import DocumentRepository, DocumentRow
 
 if TYPE_CHECKING:
     from app.services.dmp import DeliveryReport, DmpFeeder
-
-OPPOSED = "usager-opposed"
-SUPERSEDED = "replaced-before-send"
 
 
 def visibility_codes(flags: tuple[str, ...]) -> tuple[Code, ...]:
@@ -159,8 +164,8 @@ async def held_back(feeder: DmpFeeder, worker: str, row: OutboxRow) -> bool:
         repo = DmpRepository(connection)
         if not await repo.opposed(row.usager_id):
             return False
-        await repo.hold(row.document_id, worker, feeder.clock(), reason=OPPOSED)
-    await _trace(feeder, row, 403, OPPOSED)
+        await repo.hold(row.document_id, worker, feeder.clock(), reason=USAGER_OPPOSED)
+    await _trace(feeder, row, 403, USAGER_OPPOSED)
     return True
 
 
@@ -179,7 +184,7 @@ async def predecessor(connection: AsyncConnection, document: DocumentRow | None)
     while current is not None and current.replaces_id is not None:
         older = await documents.get(current.replaces_id, SYSTEM.scope)
         row = await outbox.get(current.replaces_id)
-        if older is None or row is None or row.reason != SUPERSEDED:
+        if older is None or row is None or row.reason != REPLACED_BEFORE_SEND:
             return older
         current = older
     return None

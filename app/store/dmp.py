@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.domain.dmp import DmpStatus
+from app.domain.dmp import REPLACED_BEFORE_SEND, USAGER_OPPOSED, DmpOperation, DmpStatus
 from app.store import tables
 
 OUTBOX = tables.DmpOutbox.__table__  # type: ignore[attr-defined]
@@ -218,9 +218,9 @@ class DmpRepository:
             .where(
                 OUTBOX.c.usager_id == usager_id,
                 OUTBOX.c.status == DmpStatus.QUEUED.value,
-                OUTBOX.c.operation == "send",
+                OUTBOX.c.operation == DmpOperation.SEND.value,
             )
-            .values(status=DmpStatus.NOT_ELIGIBLE.value, reason="usager-opposed", updated_at=now)
+            .values(status=DmpStatus.NOT_ELIGIBLE.value, reason=USAGER_OPPOSED, updated_at=now)
         )
         return int(result.rowcount or 0)
 
@@ -231,7 +231,7 @@ class DmpRepository:
             .where(
                 OUTBOX.c.usager_id == usager_id,
                 OUTBOX.c.status == DmpStatus.NOT_ELIGIBLE.value,
-                OUTBOX.c.reason == "usager-opposed",
+                OUTBOX.c.reason == USAGER_OPPOSED,
                 OUTBOX.c.qualified.is_(True),
             )
             .values(status=DmpStatus.QUEUED.value, reason=None, attempts=0, next_attempt_at=now, updated_at=now)
@@ -273,7 +273,7 @@ class DmpRepository:
                 OUTBOX.c.status.in_(
                     [s.value for s in (DmpStatus.QUEUED, DmpStatus.FAILED, DmpStatus.BLOCKED, DmpStatus.NOT_ELIGIBLE)]
                 ),
-                OUTBOX.c.operation == "send",
+                OUTBOX.c.operation == DmpOperation.SEND.value,
             )
-            .values(status=DmpStatus.REPLACED.value, reason="replaced-before-send", updated_at=now)
+            .values(status=DmpStatus.REPLACED.value, reason=REPLACED_BEFORE_SEND, updated_at=now)
         )

@@ -239,6 +239,9 @@ async def test_opposition_blocks_sending_until_withdrawn(
     history = (await client.get(f"/usagers/{usager}/dmp/opposition")).json()
     assert [e["kind"] for e in history["history"]] == ["recorded", "withdrawn", "recorded", "withdrawn"]
     assert history["history"][0]["reason"] == "Refus exprimé à l'accueil" and history["history"][0]["by"]
+    trail = (await client.get(f"/usagers/{usager}/audit")).json()["items"]
+    operations = [e["operation"] for e in trail]
+    assert {"record_dmp_opposition", "withdraw_dmp_opposition", "read_dmp_opposition"} <= set(operations)
     # An opposition recorded after a row was queued, while it waits for the worker, still stops it.
     last = (await _generate(client, usager)).json()
     async with clean_database.write() as connection:
