@@ -275,3 +275,14 @@ async def test_bad_requests_name_the_field_and_permissions_hold(
     soignant = await client_as(Role.SOIGNANT, essms)
     assert (await soignant.post(f"/documents/{document['id']}/dmp/delete")).status_code == 403
     assert (await soignant.post(f"/documents/{document['id']}/dmp/deprecate")).status_code == 200
+
+
+async def test_deprecation_may_use_the_dmp_archiving_status(
+    client: httpx.AsyncClient, edge: dict[str, str], sandbox: DmpSandbox, worker: DmpFeeder
+) -> None:
+    worker.policy = replace(worker.policy, deprecate_status=ebrim.DMP_ARCHIVED)
+    document = await _sent(client, worker, edge["E-1"])
+    await client.post(f"/documents/{document['id']}/dmp/deprecate")
+    assert (await worker.deliver("w1")).sent == 1
+    assert (await _registry(worker, document["xds"]["unique_id"])).status == ebrim.DMP_ARCHIVED  # type: ignore[index]
+    assert (await _dmp(client, document["id"]))["status"] == "deprecated"
