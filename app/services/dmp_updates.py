@@ -160,11 +160,11 @@ async def _trace(feeder: DmpFeeder, row: OutboxRow, outcome: int, result: str) -
 
 async def held_back(feeder: DmpFeeder, worker: str, row: OutboxRow) -> bool:
     """A first send whose usager opposed after it was queued does not leave: not-eligible (usager-opposed)."""
+    async with feeder.database.read() as connection:
+        if not await DmpRepository(connection).opposed(row.usager_id):
+            return False  # the common case costs one read, no write transaction
     async with feeder.database.write() as connection:
-        repo = DmpRepository(connection)
-        if not await repo.opposed(row.usager_id):
-            return False
-        await repo.hold(row.document_id, worker, feeder.clock(), reason=USAGER_OPPOSED)
+        await DmpRepository(connection).hold(row.document_id, worker, feeder.clock(), reason=USAGER_OPPOSED)
     await _trace(feeder, row, 403, USAGER_OPPOSED)
     return True
 
