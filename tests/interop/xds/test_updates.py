@@ -13,6 +13,7 @@ import pytest
 from app.domain.access import Role
 from app.domain.dmp import DmpStatus
 from app.interop.cda.validation import CdaValidator
+from app.interop.cda.xds import document_entry
 from app.interop.xds import ebrim, vihf
 from app.interop.xds.client import RegisteredEntry, RegistryError
 from app.interop.xds.signing import Signer
@@ -55,6 +56,12 @@ async def _sent(client: httpx.AsyncClient, worker: DmpFeeder, usager: str) -> di
     document = (await _generate(client, usager)).json()
     assert (await worker.deliver("w1")).sent == 1
     return document
+
+
+async def _cda_bytes(client: httpx.AsyncClient, document_id: object) -> bytes:
+    response = await client.get(f"/documents/{document_id}/cda")
+    assert response.status_code == 200
+    return response.content
 
 
 async def _dmp(client: httpx.AsyncClient, document_id: object) -> dict[str, object]:
@@ -202,6 +209,17 @@ async def test_the_registry_refuses_bad_updates(
         with pytest.raises(RegistryError) as refused:
             await worker.client.update_document_set(request, assertion)
         assert code in str(refused.value)
+    entry = document_entry(await _cda_bytes(client, document["id"]))
+    stale = ebrim.SubmittedDocument(entry, b"", logical_id=current.logical_id)
+    with pytest.raises(RegistryError, match="XDSMetadataVersionError"):  # the version it updates is not current
+        await worker.client.update_document_set(
+            ebrim.update_document_entry(replace(submission, documents=(stale,)), current.version + 1), assertion
+        )
+    other = ebrim.SubmittedDocument(entry, b"", logical_id=f"urn:uuid:{uuid.uuid4()}")
+    with pytest.raises(RegistryError, match="is not the logicalId"):
+        await worker.client.update_document_set(
+            ebrim.update_document_entry(replace(submission, documents=(other,)), current.version), assertion
+        )
     request = ebrim.update_availability_status(
         submission, current.entry_uuid, original=ebrim.APPROVED, new=ebrim.DMP_DELETED
     )
