@@ -95,6 +95,21 @@ class Settings(BaseSettings):
     dmp_attempts: int = Field(8, ge=1, le=50, description="Attempts per document before the dead letter")
     dmp_backoff_initial: float = Field(2.0, ge=0, description="First retry delay (s), doubled each attempt")
     dmp_backoff_max: float = Field(3600.0, ge=0, description="Largest retry delay (s)")
+    # UNVERIFIED: the CNAM kit shows ITI-57 deletion (Deleted) and archiving (Archived) with the DMP's own statuses;
+    # whether the DMP takes the IHE Deprecated status is not in the public sources.
+    dmp_deprecate_status: Literal[
+        "urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated", "urn:asip:ci-sis:2010:StatusType:Archived"
+    ] = Field(
+        "urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated",
+        description="NewStatus of a deprecation (ITI-57): IHE Deprecated, or the DMP archiving status of the kit",
+    )
+    # UNVERIFIED: whether the DMP lets a published document become invisible to the patient afterwards.
+    dmp_patient_invisibility_after_send: bool = Field(
+        False, description="Allow making a sent document invisible to the patient (INVISIBLE_PATIENT) by ITI-57"
+    )
+    dmp_resend_on_withdrawal: bool = Field(
+        False, description="When an opposition is withdrawn, queue again the documents it held back"
+    )
     insi_endpoint: str = Field("https://qualiflps-services-ps-tlsm.ameli.fr:443/lps", description="INSi URL")
     insi_client_cert: Path | None = Field(None, description="PEM certificate of the structure (CN INSI-AUTO/MANU)")
     insi_client_key: Path | None = Field(None, description="PEM private key of that certificate")

@@ -15,7 +15,7 @@ from app.api.documents import _service
 from app.api.problems import responses
 from app.api.security import note_usagers, requires
 from app.domain.access import Permission
-from app.domain.dmp import DmpStatus
+from app.domain.dmp import DmpStatus, Visibility
 from app.domain.errors import Conflict, NotFound
 from app.store.dmp import DmpRepository, OutboxRow
 
@@ -34,6 +34,8 @@ def _public(row: OutboxRow, replaced: bool) -> dict[str, Any]:
         "next_attempt_at": row.next_attempt_at.isoformat() if row.status == DmpStatus.QUEUED.value else None,
         "last_error": row.last_error,
         "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+        "operation": row.operation,
+        "visibility": Visibility.from_flags(row.visibility).model_dump(),
     }
 
 
@@ -50,7 +52,7 @@ def dmp_router() -> APIRouter:
 
     @router.get(
         "/documents/{document_id}/dmp",
-        summary="The DMP status of a document: queued, sending, sent, failed, blocked, replaced, not-eligible",
+        summary="The DMP status of a document: queued, sending, sent, failed, blocked, replaced, deleted, deprecated…",
         operation_id="read_document_dmp",
         responses=responses(404, 422),
         dependencies=[requires(Permission.USAGER_READ, usager_data=True)],

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from app.api import schemas
 from app.api.crud import resource_router
 from app.api.dmp import dmp_router
+from app.api.dmp_updates import dmp_updates_router
 from app.api.documents import documents_router
 from app.api.plans import plan_router
 from app.domain.access import Permission as P
@@ -148,4 +149,5 @@ def api_routers() -> list[APIRouter]:
         )
     routers.append(documents_router())
     routers.append(dmp_router())
+    routers.append(dmp_updates_router())
     return routers

@@ -280,6 +280,12 @@ def practice_settings() -> ValueSet:
 
 
 @cache
+def xds_confidentialities() -> ValueSet:
+    """XDS confidentialityCode (JDV_J08): N/R/V and the DMP visibility codes (MASQUE_PS, INVISIBLE_PATIENT…)."""
+    return _svs_value_set("JDV_J08", "nos-jdv/JDV_J08_XdsConfidentialityCode_CISIS.xml")
+
+
+@cache
 def confidentialities() -> ValueSet:
     """HL7 Confidentiality (N normal, R restricted, V very restricted): content and CDA/XDS documents."""
     return _csv_value_set("Confidentiality", "tddui-cda/2.16.840.1.113883.1.11.10228_Confidentiality.csv")

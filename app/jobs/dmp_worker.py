@@ -68,6 +68,7 @@ def build_feeder(settings: Settings, database: Database, validator: CdaValidator
             backoff_initial=settings.dmp_backoff_initial,
             backoff_max=settings.dmp_backoff_max,
             batch=settings.dmp_batch,
+            deprecate_status=settings.dmp_deprecate_status,
         ),
     )
 

@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.interop.xds import dsg, ebrim, soap, vihf
+from app.sandbox.dmp_update import ITI57_RESPONSE, confidentiality_codes, describe_version, plan_update
 from app.sandbox.pki import Pki
 
 SOAP_TYPE = "application/soap+xml; charset=UTF-8"
@@ -46,6 +47,13 @@ class Registered:
     content: bytes
     status: str = ebrim.APPROVED
     submission_uid: str = ""
+    logical_id: str = ""
+    version: int = 1
+    confidentiality: tuple[str, ...] = ()
+    previous_uuids: list[str] = field(default_factory=list)  # entryUUIDs of the versions ITI-57 superseded
+
+    def __post_init__(self) -> None:
+        self.logical_id = self.logical_id or self.entry_uuid
 
 
 @dataclass
@@ -72,7 +80,9 @@ class DmpControl:
             return self.faults.pop(0) if self.faults else None
 
 
-def _registry_response(errors: list[tuple[str, str]]) -> Response:
+def _registry_response(
+    errors: list[tuple[str, str]], action: str = "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-bResponse"
+) -> Response:
     response = etree.Element(
         f"{{{ebrim.RS}}}RegistryResponse", status=FAILURE if errors else SUCCESS, nsmap={"rs": ebrim.RS}
     )
@@ -86,7 +96,7 @@ def _registry_response(errors: list[tuple[str, str]]) -> Response:
                 codeContext=text,
                 severity="urn:oasis:names:tc:ebxml-regrep:ErrorSeverityType:Error",
             )
-    return _soap(response, "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-bResponse")
+    return _soap(response, action)
 
 
 def _soap(payload: etree._Element, action: str) -> Response:
@@ -209,6 +219,7 @@ def build_app(control: DmpControl) -> Starlette:
                         _value(eo, ebrim.DE_PATIENT_ID),
                         contents[uid],
                         submission_uid=submission_uid,
+                        confidentiality=confidentiality_codes(eo),
                     )
             control.submissions += 1
         if fault == "drop-after-store":
@@ -232,9 +243,11 @@ def build_app(control: DmpControl) -> Starlette:
         if assertion is None:
             return _fault("soap:DMPVIHFMissing", "no VIHF assertion in wsse:Security")
         try:
-            vihf.verify(assertion, ca_file=control.ca_file)
+            token = vihf.verify(assertion, ca_file=control.ca_file)
         except vihf.VihfError as exc:
             return _fault("soap:DMPInvalidCertificate", str(exc))
+        if soap.header_value(env, "Action") == soap.ITI57_ACTION:
+            return await update(fault, query, token)
         wanted = query.findtext(
             f".//{{{ebrim.RIM}}}Slot[@name='$XDSDocumentEntryUniqueId']/{{{ebrim.RIM}}}ValueList/{{{ebrim.RIM}}}Value"
         )
@@ -254,7 +267,9 @@ def build_app(control: DmpControl) -> Starlette:
                 status=found.status,
                 mimeType="text/xml",
                 objectType=ebrim.DOCUMENT_ENTRY_TYPE,
+                lid=found.logical_id,
             )
+            describe_version(eo, found)
             etree.SubElement(
                 eo,
                 f"{{{ebrim.RIM}}}ExternalIdentifier",
@@ -264,6 +279,22 @@ def build_app(control: DmpControl) -> Starlette:
                 value=uid,
             )
         return _soap(response, "urn:ihe:iti:2007:RegistryStoredQueryResponse")
+
+    async def update(fault: str | None, payload: etree._Element, token: vihf.VerifiedVihf) -> Response:
+        """ITI-57: the same faults as ITI-41, then the registry's checks and the update of what it holds."""
+        if fault == "registry-error":
+            return _registry_response([("XDSRegistryBusy", "injected registry error")], ITI57_RESPONSE)
+        patient = token.attributes["urn:oasis:names:tc:xacml:2.0:resource:resource-id"]
+        problems, apply = plan_update(control, payload, patient)
+        if problems:
+            return _registry_response(problems, ITI57_RESPONSE)
+        with control.lock:
+            apply()
+        if fault == "drop-after-store":
+            return Response(b"", status_code=502)
+        if fault == "slow-after-store":
+            await wait_timeout()
+        return _registry_response([], ITI57_RESPONSE)
 
     return Starlette(
         routes=[

@@ -12,11 +12,12 @@ import orjson
 from lxml import etree
 
 from app.domain.access import SYSTEM
-from app.domain.dmp import DmpStatus, next_attempt
+from app.domain.dmp import DmpOperation, DmpStatus, next_attempt
 from app.interop.cda.validation import CdaValidator
 from app.interop.cda.xds import Code, MetadataError, document_entry
 from app.interop.xds import ebrim, vihf
 from app.interop.xds.client import DmpClient, RegistryError, TransientError
+from app.services import dmp_updates
 from app.services.audit import AuditSink, trace
 from app.services.documents import DocumentInvalid, DocumentService
 from app.store.db import Database
@@ -35,6 +36,7 @@ class FeedPolicy:
     backoff_max: float = 3600.0
     lease: timedelta = timedelta(minutes=5)
     batch: int = 20
+    deprecate_status: str = ebrim.DEPRECATED
 
 
 @dataclass
@@ -94,17 +96,18 @@ class DmpFeeder:
             await DmpRepository(connection).record(row.document_id, worker, self.clock(), status=status, **kwargs)  # type: ignore[arg-type]
 
     async def _deliver_one(self, worker: str, row: OutboxRow, report: DeliveryReport) -> None:
+        if row.operation != DmpOperation.SEND.value:
+            await dmp_updates.deliver_update(self, worker, row, report)
+            return
+        if await dmp_updates.held_back(self, worker, row):
+            return
         try:
             async with self.database.read() as connection:
                 xml = await DocumentService(connection, SYSTEM, self.validator, self.software).for_sending(
                     row.document_id
                 )
                 document = await DocumentRepository(connection).get(row.document_id, SYSTEM.scope)
-                previous = (
-                    await DocumentRepository(connection).get(document.replaces_id, SYSTEM.scope)
-                    if document is not None and document.replaces_id is not None
-                    else None
-                )
+                previous = await dmp_updates.predecessor(connection, document)
             entry = document_entry(xml)
             if entry.patient_id is None:
                 raise MetadataError("patientId", "no INS in the document")
@@ -120,6 +123,7 @@ class DmpFeeder:
                 if found:
                     report.reconciled += 1
                     await self._finish(worker, row, report, DmpStatus.SENT, None, outcome=200, counted=False)
+                    await dmp_updates.replaced(self, previous)
                     return
             replaces = None
             if previous is not None:
@@ -150,6 +154,7 @@ class DmpFeeder:
             await self._trace(row, 503, "retry")
         else:
             await self._finish(worker, row, report, DmpStatus.SENT, None, outcome=200)
+            await dmp_updates.replaced(self, previous)
 
     async def _finish(
         self,

@@ -346,6 +346,8 @@ class DocumentService:
         await self.repo.insert(**values)
         if parent is not None and not await self.repo.mark_replaced(parent.id, document_id):
             raise Conflict("replace-current", "The document was replaced meanwhile", field="replaces")
+        if parent is not None:
+            await DmpRepository(self.connection).supersede_unsent(parent.id, now)
         await self._queue_for_dmp(document_id, usager_id, essms_id, entry.unique_id, entry.type_code.code, now)
         row = await self.repo.get(document_id, self.principal.scope)
         assert row is not None

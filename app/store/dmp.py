@@ -7,14 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.domain.dmp import DmpStatus
+from app.domain.dmp import REPLACED_BEFORE_SEND, USAGER_OPPOSED, DmpOperation, DmpStatus
 from app.store import tables
 
 OUTBOX = tables.DmpOutbox.__table__  # type: ignore[attr-defined]
 OPPOSITIONS = tables.DmpOpposition.__table__  # type: ignore[attr-defined]
+OPPOSITION_EVENTS = tables.DmpOppositionEvent.__table__  # type: ignore[attr-defined]
 USAGERS = tables.Usager.__table__  # type: ignore[attr-defined]
 
 
@@ -36,6 +37,8 @@ class OutboxRow:
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None
+    operation: str = "send"
+    visibility: str | None = None
 
 
 class DmpRepository:
@@ -159,3 +162,118 @@ class DmpRepository:
         if until is not None:
             query = query.where(OUTBOX.c.created_at < until)
         return [dict(r._mapping) for r in await self.connection.execute(query)]
+
+    async def request_update(
+        self,
+        document_id: uuid.UUID,
+        now: datetime,
+        *,
+        from_status: str,
+        status: DmpStatus,
+        operation: str,
+        visibility: str | None,
+        reason: str | None = None,
+    ) -> bool:
+        """Queue an ITI-57 operation (or cancel an unsent send) if the row is still in ``from_status``."""
+        values: dict[str, Any] = {
+            "status": status.value,
+            "operation": operation,
+            "reason": reason,
+            "attempts": 0,
+            "last_error": None,
+            "next_attempt_at": now,
+            "updated_at": now,
+            "claimed_by": None,
+            "claimed_until": None,
+        }
+        if visibility is not None:
+            values["visibility"] = visibility
+        result = await self.connection.execute(
+            update(OUTBOX).where(OUTBOX.c.document_id == document_id, OUTBOX.c.status == from_status).values(**values)
+        )
+        return bool(result.rowcount)
+
+    async def mark_replaced(self, document_id: uuid.UUID, now: datetime) -> None:
+        """The older version of a replaced document, once the DMP acknowledged its replacement (RPLC)."""
+        await self.connection.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.document_id == document_id, OUTBOX.c.status == DmpStatus.SENT.value)
+            .values(status=DmpStatus.REPLACED.value, updated_at=now)
+        )
+
+    async def opposition_since(self, usager_id: uuid.UUID) -> datetime | None:
+        value = await self.connection.scalar(
+            select(OPPOSITIONS.c.recorded_at).where(OPPOSITIONS.c.usager_id == usager_id)
+        )
+        return value if isinstance(value, datetime) else None
+
+    async def withdraw_opposition(self, usager_id: uuid.UUID) -> bool:
+        result = await self.connection.execute(delete(OPPOSITIONS).where(OPPOSITIONS.c.usager_id == usager_id))
+        return bool(result.rowcount)
+
+    async def hold_back(self, usager_id: uuid.UUID, now: datetime) -> int:
+        """Queued first sends of an opposed usager become not-eligible (usager-opposed); how many."""
+        result = await self.connection.execute(
+            update(OUTBOX)
+            .where(
+                OUTBOX.c.usager_id == usager_id,
+                OUTBOX.c.status == DmpStatus.QUEUED.value,
+                OUTBOX.c.operation == DmpOperation.SEND.value,
+            )
+            .values(status=DmpStatus.NOT_ELIGIBLE.value, reason=USAGER_OPPOSED, updated_at=now)
+        )
+        return int(result.rowcount or 0)
+
+    async def release(self, usager_id: uuid.UUID, now: datetime) -> int:
+        """Queue again the sends held back by a withdrawn opposition; how many."""
+        result = await self.connection.execute(
+            update(OUTBOX)
+            .where(
+                OUTBOX.c.usager_id == usager_id,
+                OUTBOX.c.status == DmpStatus.NOT_ELIGIBLE.value,
+                OUTBOX.c.reason == USAGER_OPPOSED,
+                OUTBOX.c.qualified.is_(True),
+            )
+            .values(status=DmpStatus.QUEUED.value, reason=None, attempts=0, next_attempt_at=now, updated_at=now)
+        )
+        return int(result.rowcount or 0)
+
+    async def add_opposition_event(self, **values: Any) -> None:
+        await self.connection.execute(insert(OPPOSITION_EVENTS).values(id=uuid.uuid4(), **values))
+
+    async def opposition_history(self, usager_id: uuid.UUID) -> list[dict[str, Any]]:
+        rows = await self.connection.execute(
+            select(OPPOSITION_EVENTS)
+            .where(OPPOSITION_EVENTS.c.usager_id == usager_id)
+            .order_by(OPPOSITION_EVENTS.c.at, OPPOSITION_EVENTS.c.id)
+        )
+        return [dict(r._mapping) for r in rows]
+
+    async def hold(self, document_id: uuid.UUID, worker: str, now: datetime, *, reason: str) -> bool:
+        """A claimed first send that may not leave any more (the usager opposed meanwhile): not-eligible."""
+        result = await self.connection.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.document_id == document_id, OUTBOX.c.claimed_by == worker)
+            .values(
+                status=DmpStatus.NOT_ELIGIBLE.value,
+                reason=reason,
+                claimed_by=None,
+                claimed_until=None,
+                updated_at=now,
+            )
+        )
+        return bool(result.rowcount)
+
+    async def supersede_unsent(self, document_id: uuid.UUID, now: datetime) -> None:
+        """A new version replaces a document that never left: only the new version is sent."""
+        await self.connection.execute(
+            update(OUTBOX)
+            .where(
+                OUTBOX.c.document_id == document_id,
+                OUTBOX.c.status.in_(
+                    [s.value for s in (DmpStatus.QUEUED, DmpStatus.FAILED, DmpStatus.BLOCKED, DmpStatus.NOT_ELIGIBLE)]
+                ),
+                OUTBOX.c.operation == DmpOperation.SEND.value,
+            )
+            .values(status=DmpStatus.REPLACED.value, reason=REPLACED_BEFORE_SEND, updated_at=now)
+        )

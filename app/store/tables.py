@@ -536,6 +536,9 @@ class DmpOutbox(SQLModel, table=True):
     created_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
     updated_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
     sent_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), nullable=True)
+    # The last operation asked (send, delete, deprecate, visibility) and the DMP visibility codes asked or held.
+    operation: str = Field(default="send", sa_column=Column(String(20), nullable=False, server_default="send"))
+    visibility: str | None = Field(default=None, sa_type=String(200), nullable=True)
 
 
 class DmpOpposition(SQLModel, table=True):
@@ -545,3 +548,18 @@ class DmpOpposition(SQLModel, table=True):
     usager_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("usager.id"), primary_key=True))
     recorded_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
     recorded_by: str = Field(sa_type=String(200), nullable=False)
+
+
+class DmpOppositionEvent(SQLModel, table=True):
+    """The history of a usager's oppositions to the DMP feeding: each one recorded or withdrawn, by whom, why."""
+
+    __tablename__ = "dmp_opposition_event"
+    __table_args__ = (Index("ix_dmp_opposition_event_usager", "usager_id", "at"),)
+    id: uuid.UUID = Field(sa_column=Column(Uuid, primary_key=True))
+    usager_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("usager.id"), nullable=False))
+    kind: str = Field(sa_type=String(20), nullable=False)
+    at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    expressed_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    actor: str = Field(sa_type=String(200), nullable=False)
+    reason: str | None = Field(default=None, sa_type=String(200), nullable=True)
+    documents: int = Field(default=0, sa_type=Integer, nullable=False)

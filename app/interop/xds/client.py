@@ -1,4 +1,4 @@
-"""DMP XDS.b client: ITI-41 (MTOM) and ITI-18 over SOAP 1.2 with mutual TLS, retrying transient failures only."""
+"""DMP XDS.b client: ITI-41 (MTOM), ITI-18 and ITI-57 over SOAP 1.2 with mutual TLS; retries transient failures."""
 
 from __future__ import annotations
 
@@ -54,6 +54,9 @@ class RegisteredEntry:
     unique_id: str
     entry_uuid: str
     status: str
+    logical_id: str = ""
+    version: int = 1
+    confidentiality: tuple[str, ...] = ()
 
 
 @dataclass
@@ -150,8 +153,40 @@ class DmpClient:
             uid = eo.xpath(
                 "rim:ExternalIdentifier[@identificationScheme=$s]/@value", namespaces=ebrim.NSMAP, s=ebrim.DE_UNIQUE_ID
             )
-            found.append(RegisteredEntry(str(uid[0]) if uid else "", eo.get("id", ""), eo.get("status", "")))
+            found.append(_registered(eo, str(uid[0]) if uid else ""))
         return found
+
+    async def update_document_set(self, request: etree._Element, assertion: etree._Element) -> None:
+        """ITI-57 Update Document Set on the registry; RegistryError when refused, TransientError when unknown.
+        Not idempotent (a repeated status change is refused): retried only when surely not processed."""
+        env = soap.envelope(request, action=soap.ITI57_ACTION, to=self.config.registry_url, assertion=assertion)
+        body = etree.tostring(env, xml_declaration=True, encoding="UTF-8")
+        content_type, answer = await self._post(
+            self.config.registry_url,
+            f'application/soap+xml; charset=UTF-8; action="{soap.ITI57_ACTION}"',
+            body,
+            idempotent=False,
+        )
+        check_response(content_type, answer)
+
+
+def _registered(eo: etree._Element, unique_id: str) -> RegisteredEntry:
+    """An ExtrinsicObject of an ITI-18 answer: ids, status, version and confidentiality codes."""
+    codes = eo.xpath(
+        "rim:Classification[@classificationScheme=$s]/@nodeRepresentation",
+        namespaces=ebrim.NSMAP,
+        s=ebrim.DE_CONFIDENTIALITY,
+    )
+    version = eo.find(f"{{{ebrim.RIM}}}VersionInfo")
+    name = version.get("versionName", "1") if version is not None else "1"
+    return RegisteredEntry(
+        unique_id,
+        eo.get("id", ""),
+        eo.get("status", ""),
+        logical_id=eo.get("lid") or eo.get("id", ""),
+        version=int(name) if name.isdigit() else 1,
+        confidentiality=tuple(str(c) for c in codes),
+    )
 
 
 def check_response(content_type: str, body: bytes) -> etree._Element:

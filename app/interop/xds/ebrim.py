@@ -43,6 +43,11 @@ HAS_MEMBER = "urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember"
 RPLC = "urn:ihe:iti:2007:AssociationType:RPLC"
 SIGNS = "urn:ihe:iti:2007:AssociationType:signs"
 APPROVED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
+DEPRECATED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated"
+# ITI-57 (reference services.md §2.4, kit templates): the DMP's own statuses for deletion and archiving.
+UPDATE_AVAILABILITY_STATUS = "urn:ihe:iti:2010:AssociationType:UpdateAvailabilityStatus"
+DMP_DELETED = "urn:asip:ci-sis:2010:StatusType:Deleted"
+DMP_ARCHIVED = "urn:asip:ci-sis:2010:StatusType:Archived"
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,8 @@ class SubmittedDocument:
     entry_uuid: str = field(default_factory=lambda: f"urn:uuid:{uuid.uuid4()}")
     replaces: str | None = None
     event_codes: tuple[Code, ...] = ()
+    logical_id: str | None = None  # ITI-57: the logicalId (first entryUUID) of the entry this is a new version of
+    visibility: tuple[Code, ...] = ()  # DMP confidentiality codes beside the CDA one (MASQUE_PS, INVISIBLE_PATIENT…)
 
 
 @dataclass(frozen=True)
@@ -164,6 +171,8 @@ def _document_entry(objects: etree._Element, submission: Submission, doc: Submit
         objectType=DOCUMENT_ENTRY_TYPE,
         status=APPROVED,
     )
+    if doc.logical_id:
+        eo.set("lid", doc.logical_id)
     _slot(eo, "creationTime", entry.creation_time)
     _slot(eo, "hash", entry.hash)
     _slot(eo, "languageCode", entry.language_code)
@@ -175,6 +184,8 @@ def _document_entry(objects: etree._Element, submission: Submission, doc: Submit
     _author(eo, DE_AUTHOR, doc.entry_uuid, submission.author)
     _classification(eo, DE_CLASS, doc.entry_uuid, entry.class_code)
     _classification(eo, DE_CONFIDENTIALITY, doc.entry_uuid, entry.confidentiality_code)
+    for code in doc.visibility:
+        _classification(eo, DE_CONFIDENTIALITY, doc.entry_uuid, code)
     for event in doc.event_codes:
         _classification(eo, DE_EVENT, doc.entry_uuid, event)
     _classification(eo, DE_FORMAT, doc.entry_uuid, entry.format_code)
@@ -197,6 +208,20 @@ def provide_and_register(submission: Submission) -> etree._Element:
     objects = _e(request, "RegistryObjectList")
     for doc in submission.documents:
         _document_entry(objects, submission, doc)
+    _submission_set(objects, submission)
+    for doc in submission.documents:
+        _association(objects, HAS_MEMBER, submission.entry_uuid, doc.entry_uuid, member=True)
+        if doc.replaces:
+            _association(objects, RPLC, doc.entry_uuid, doc.replaces)
+    if submission.signature_of:
+        _association(objects, SIGNS, submission.signature_of, submission.entry_uuid)
+    for index, doc in enumerate(submission.documents):
+        document = etree.SubElement(root, f"{{{XDSB}}}Document", id=doc.entry_uuid)
+        etree.SubElement(document, f"{{{XOP}}}Include", href=f"cid:{content_id(index)}", nsmap={"xop": XOP})
+    return root
+
+
+def _submission_set(objects: etree._Element, submission: Submission) -> None:
     ss = _e(
         objects,
         "RegistryPackage",
@@ -218,15 +243,48 @@ def provide_and_register(submission: Submission) -> etree._Element:
         id=f"urn:uuid:{uuid.uuid4()}",
         objectType=CLASSIFICATION,
     )
+
+
+def update_availability_status(submission: Submission, target: str, *, original: str, new: str) -> etree._Element:
+    """ITI-57 status change of a registered DocumentEntry (``target``: its entryUUID), as the CNAM kit's
+    ``template_depublication.xml`` / ``template_archivage.xml``: a submission set and an UpdateAvailabilityStatus
+    association from it to the entry, with OriginalStatus and NewStatus."""
+    root = etree.Element(f"{{{LCM}}}SubmitObjectsRequest", nsmap=NSMAP)
+    objects = _e(root, "RegistryObjectList")
+    _submission_set(objects, submission)
+    a = _e(
+        objects,
+        "Association",
+        associationType=UPDATE_AVAILABILITY_STATUS,
+        sourceObject=submission.entry_uuid,
+        targetObject=target,
+        id=f"urn:uuid:{uuid.uuid4()}",
+        objectType="urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Association",
+    )
+    _slot(a, "OriginalStatus", original)
+    _slot(a, "NewStatus", new)
+    return root
+
+
+def update_document_entry(submission: Submission, previous_version: int) -> etree._Element:
+    """ITI-57 metadata update: a new version of each DocumentEntry (same ``lid``), linked by HasMember with the
+    PreviousVersion slot, as the kit's ``template_masquage.xml``; the registry deprecates the previous version."""
+    root = etree.Element(f"{{{LCM}}}SubmitObjectsRequest", nsmap=NSMAP)
+    objects = _e(root, "RegistryObjectList")
+    _submission_set(objects, submission)
     for doc in submission.documents:
-        _association(objects, HAS_MEMBER, submission.entry_uuid, doc.entry_uuid, member=True)
-        if doc.replaces:
-            _association(objects, RPLC, doc.entry_uuid, doc.replaces)
-    if submission.signature_of:
-        _association(objects, SIGNS, submission.signature_of, submission.entry_uuid)
-    for index, doc in enumerate(submission.documents):
-        document = etree.SubElement(root, f"{{{XDSB}}}Document", id=doc.entry_uuid)
-        etree.SubElement(document, f"{{{XOP}}}Include", href=f"cid:{content_id(index)}", nsmap={"xop": XOP})
+        _document_entry(objects, submission, doc)
+        a = _e(
+            objects,
+            "Association",
+            associationType=HAS_MEMBER,
+            sourceObject=submission.entry_uuid,
+            targetObject=doc.entry_uuid,
+            id=f"urn:uuid:{uuid.uuid4()}",
+            objectType="urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Association",
+        )
+        _slot(a, "SubmissionSetStatus", "Original")
+        _slot(a, "PreviousVersion", str(previous_version))
     return root
 
 
