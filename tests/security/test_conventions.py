@@ -51,8 +51,10 @@ async def test_a_new_router_is_guarded_and_audited(
     assert (await soignant.get(f"/care-notes/{usager_id}")).status_code == 200
     assert (await soignant.get("/exports/everything")).status_code == 403  # declares nothing: superusers only
     assert (await client.get("/exports/everything")).json() == {"by": "test-admin"}
+    await app.state.audit.flush()  # whatever a concurrent append left to the background
     async with clean_database.read() as connection:
-        rows = (await connection.execute(select(AUDIT.c.operation, AUDIT.c.outcome, AUDIT.c.usager_ids))).all()
+        statement = select(AUDIT.c.operation, AUDIT.c.outcome, AUDIT.c.usager_ids).order_by(AUDIT.c.id)
+        rows = (await connection.execute(statement)).all()
     plans = [r for r in rows if r.operation == "read_plan"]
     assert [r.outcome for r in plans] == [401, 403, 200] and usager_id in plans[-1].usager_ids
     assert [r.outcome for r in rows if r.operation == "undeclared"] == [401, 403, 200]
