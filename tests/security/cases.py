@@ -239,7 +239,9 @@ async def _generate(world: World, where: Side, side_name: str) -> Call | list[Ca
 @case("POST", "/usagers/{usager_id}/documents/received")
 async def _receive(world: World, where: Side, side_name: str) -> Call | list[Call]:
     # A FLUDR is stored once (setId, version): each sample gets an id of its own.
-    unique = FLUDR.read_bytes().replace(b"1.2.250.1.213.1.1.1.24.2022.1", f"1.2.250.1.213.1.1.1.24.{_serial()}".encode())
+    unique = FLUDR.read_bytes().replace(
+        b"1.2.250.1.213.1.1.1.24.2022.1", f"1.2.250.1.213.1.1.1.24.{_serial()}".encode()
+    )
     xml = {"content": unique, "headers": {"Content-Type": "application/xml"}}
     call = Call("POST", f"/usagers/{where.usager['id']}/documents/received", xml)
     if not _other(side_name):

@@ -20,11 +20,13 @@ from app.sandbox.pki import Pki
 from app.store.db import Database
 from tests.conftest import ClientAs
 from tests.factories import essms, organisme
-from tests.identity.conftest import insi_pki, insi_sandbox, insi_settings  # noqa: F401 (fixtures)
+from tests.identity import conftest as insi_fixtures
 from tests.security.cases import NOT_ESSMS_SCOPED
 from tests.security.world import OTHER, OWN, Call, Side, World, allowed, generic_call, side
 
 pytestmark = pytest.mark.usefixtures("backend")
+insi_pki = insi_fixtures.insi_pki  # the INSi sandbox fixtures, shared with the identity tests
+insi_sandbox = insi_fixtures.insi_sandbox
 
 
 def guarded_routes(app: FastAPI) -> list[tuple[RouteInfo, str]]:
@@ -54,7 +56,7 @@ async def test_anonymous_gets_401_on_every_guarded_route(app: FastAPI, anonymous
 @pytest.fixture
 def settings(settings: Settings, insi_pki: Pki, insi_sandbox: InsiSandbox) -> Settings:
     """The usual test settings, with the INSi sandbox (INSi searches and verifications succeed on the own side)."""
-    sandbox = insi_settings(settings.database_url, insi_pki, insi_sandbox.url, settings.data_dir)
+    sandbox = insi_fixtures.insi_settings(settings.database_url, insi_pki, insi_sandbox.url, settings.data_dir)
     fields = ("insi_endpoint", "insi_client_cert", "insi_client_key", "insi_ca_bundle", "insi_idam")
     return settings.model_copy(update={name: getattr(sandbox, name) for name in fields})
 
@@ -120,9 +122,9 @@ def verdicts(
             failures.append(label + " (expected success)")
         if any(hidden in response.text for hidden in call.hidden):
             failures.append(label + " (shows the other ESSMS)")
-        if route.path in {"/usagers", "/essms"} and method == "GET":
-            if any(hidden in response.text for hidden in (other.usager["id"], other.essms["id"])):
-                failures.append(label + " (shows the other ESSMS)")
+        listed = route.path in {"/usagers", "/essms"} and method == "GET"
+        if listed and any(hidden in response.text for hidden in (other.usager["id"], other.essms["id"])):
+            failures.append(label + " (shows the other ESSMS)")
         return failures
     if route.requirement is not None and route.requirement.permission is None:
         return []  # "who am I": no ESSMS involved

@@ -10,10 +10,9 @@ from typing import Any
 import httpx
 from sqlalchemy.sql import Executable
 
-from app.store.db import Database
-
 from app.api.security import RouteInfo
 from app.domain.access import ROLE_PERMISSIONS, Role
+from app.store.db import Database
 from tests import factories
 
 OWN, OTHER = "own", "other"
@@ -54,10 +53,10 @@ CASES: dict[tuple[str, str], Case] = {}
 def case(method: str, path: str) -> Callable[[Case], Case]:
     """Register the own/other sample of one route (see tests/security/cases.py for examples)::
 
-        @case("POST", "/plans/{plan_id}/submit")
-        async def _(world: World, where: Side, side_name: str) -> Call:
-            plan = await world.plan(where, "draft")
-            return Call("POST", f"/plans/{plan['id']}/submit", {"headers": if_match(plan)})
+    @case("POST", "/plans/{plan_id}/submit")
+    async def _(world: World, where: Side, side_name: str) -> Call:
+        plan = await world.plan(where, "draft")
+        return Call("POST", f"/plans/{plan['id']}/submit", {"headers": if_match(plan)})
     """
 
     def register(build: Case) -> Case:
