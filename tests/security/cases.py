@@ -17,6 +17,8 @@ from sqlalchemy import update
 from app.domain.ins import OID_NIR, ins_key
 from app.store.dmp import OUTBOX
 from tests import factories
+from tests.api.test_documents import DLU_DATA, FLUDT_DATA
+from tests.api.test_documents_volets import AGGIR_VARIABLES
 from tests.conftest import SHARED
 from tests.factories import if_match
 from tests.security.world import OTHER, Call, Side, World, case
@@ -94,17 +96,17 @@ async def _versions(world: World, where: Side, side_name: str) -> Call:
     return Call("GET", f"/plans/{(await plan(world, where, 'draft'))['id']}/versions")
 
 
-async def _in_force(world: World, where: Side) -> str:
-    """The id of a plan in force of ``where``, made once."""
+async def _in_force(world: World, where: Side) -> dict[str, Any]:
+    """A plan in force of ``where`` (of a usager of its own), made once."""
     key = "plan_in_force"
     if key not in where.extra:
-        where.extra[key] = (await plan(world, where, "in_progress"))["id"]
-    return str(where.extra[key])
+        where.extra[key] = await plan(world, where, "in_progress")
+    return where.extra[key]  # type: ignore[no-any-return]
 
 
 @case("GET", "/plans/reviews-due")
 async def _reviews_due(world: World, where: Side, side_name: str) -> Call:
-    mine, theirs = await _in_force(world, where), await _in_force(world, world.opposite(where))
+    mine, theirs = (await _in_force(world, where))["id"], (await _in_force(world, world.opposite(where)))["id"]
     # Far ahead: every plan in force is overdue, so the list would show the other ESSMS's if it leaked.
     params = {"as_of": "2100-01-01", "essms_id": where.essms["id"]}
     if _other(side_name):
@@ -217,13 +219,47 @@ async def document(world: World, where: Side) -> str:
 N1 = {"kind": "N1_PDF", "type_code": "80788-3"}
 
 
+async def _aggir_evaluation(world: World, where: Side) -> str:
+    if "aggir" not in where.extra:
+        body = await world.create_body("evaluations", where)
+        body["detail"] = {"grille": "aggir", "variante": "PA", "variables": AGGIR_VARIABLES}
+        where.extra["aggir"] = (await factories.created(await world.admin.post("/evaluations", json=body)))["id"]
+    return str(where.extra["aggir"])
+
+
+async def _replaced(world: World, where: Side) -> str:
+    response = await world.admin.post(f"/usagers/{where.usager['id']}/documents", json=N1)
+    return str((await factories.created(response))["id"])
+
+
+KINDS = ("PPA", "AGGIR", "DLU", "FLUDT", "replacement")
+
+
+async def _kind_body(world: World, where: Side) -> tuple[str, dict[str, Any]]:
+    """The other kinds, one per call in turn: the permission is the route's, the same for every kind, and each
+    kind still succeeds once for some role on its own ESSMS (the full role x kind product would only cost time)."""
+    turn = where.extra["kind_turn"] = where.extra.get("kind_turn", -1) + 1
+    kind = KINDS[turn % len(KINDS)]
+    usager_id = where.usager["id"]
+    if kind == "PPA":
+        in_force = await _in_force(world, where)
+        return in_force["usager_id"], {"kind": "PPA", "plan_id": in_force["id"]}
+    if kind == "AGGIR":
+        return usager_id, {"kind": "AGGIR", "evaluation_id": await _aggir_evaluation(world, where)}
+    if kind == "replacement":
+        return usager_id, {**N1, "replaces": await _replaced(world, where)}
+    return usager_id, {"kind": kind, "data": DLU_DATA if kind == "DLU" else FLUDT_DATA}
+
+
 @case("POST", "/usagers/{usager_id}/documents")
 async def _generate(world: World, where: Side, side_name: str) -> Call | list[Call]:
-    call = Call("POST", f"/usagers/{where.usager['id']}/documents", {"json": N1})
+    url = f"/usagers/{where.usager['id']}/documents"
+    call = Call("POST", url, {"json": N1})
     if not _other(side_name):
-        return call
+        usager_id, body = await _kind_body(world, where)
+        return [call, Call("POST", f"/usagers/{usager_id}/documents", {"json": body})]
     mine = world.opposite(where).usager["id"]
-    theirs_plan = await _in_force(world, where)
+    theirs_plan = (await _in_force(world, where))["id"]
     care = await world._care(where)
     url = f"/usagers/{mine}/documents"
     return [
