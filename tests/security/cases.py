@@ -14,14 +14,15 @@ from typing import Any
 
 from sqlalchemy import update
 
-from app.domain.ins import OID_NIR, ins_key
+from app.domain.ins import OID_NIR, InsiIdentity, ins_key
+from app.sandbox.insi import load_identities
 from app.store.dmp import OUTBOX
 from tests import factories
 from tests.api.test_documents import DLU_DATA, FLUDT_DATA
 from tests.api.test_documents_volets import AGGIR_VARIABLES
 from tests.conftest import SHARED
 from tests.factories import if_match
-from tests.security.world import OTHER, Call, Side, World, case
+from tests.security.world import OTHER, OWN, Call, Side, World, case
 
 # Routes a caller may use without any ESSMS being involved: no own/other leg (the role leg still runs).
 NOT_ESSMS_SCOPED = {
@@ -31,12 +32,18 @@ NOT_ESSMS_SCOPED = {
 
 STRUCTURE_AGREEMENT = {"partie": "structure", "signataire": "La directrice", "date_signature": "2025-01-12"}
 FLUDR = SHARED / "specs/cda/TestContenuCDA-3-0/ExemplesCDA/DLU-EHPAD-FLUDR_2022.01.xml"
-# Two CNDA test identities of the INSi sandbox, one per side (an INS is carried by one usager only).
-INSI_IDENTITIES = {
-    "A": {"nom_naissance": "ADRTROIS", "premier_prenom": "Toussaint", "sexe": "M", "date_naissance": "1960-01-01"},
-    "B": {"nom_naissance": "TCHITCHI", "premier_prenom": "Catarina", "sexe": "F", "date_naissance": "1936-06-21"},
-}
-INSI_INS = {"A": "160012B02077713", "B": "236066322083656"}
+# Two CNDA test identities the INSi sandbox serves, one per side (an INS is carried by one usager only).
+SANDBOX_IDENTITIES = {i.nom_naissance: i for i in load_identities()}
+INSI_IDENTITIES = {"A": SANDBOX_IDENTITIES["ADRTROIS"], "B": SANDBOX_IDENTITIES["TCHITCHI"]}
+
+
+def _traits(identity: InsiIdentity) -> dict[str, Any]:
+    return {
+        "nom_naissance": identity.nom_naissance,
+        "premier_prenom": identity.prenoms[0].title(),
+        "sexe": identity.sexe,
+        "date_naissance": identity.date_naissance,
+    }
 
 
 def _other(side_name: str) -> bool:
@@ -140,10 +147,11 @@ async def _insi_search(world: World, where: Side, side_name: str) -> Call:
 @case("POST", "/usagers/{usager_id}/insi/verify")
 async def _insi_verify(world: World, where: Side, side_name: str) -> Call:
     """One usager per side carrying a received INS of a sandbox identity (verified again on every call)."""
-    name = "A" if where is world.sides["own"] else "B"
+    name = "A" if where is world.sides[OWN] else "B"
     if "insi_usager" not in where.extra:
-        record = await factories.usager(world.admin, essms_id=where.essms["id"], **INSI_IDENTITIES[name])
-        body = {"matricule": INSI_INS[name], "oid": OID_NIR}
+        identity = INSI_IDENTITIES[name]
+        record = await factories.usager(world.admin, essms_id=where.essms["id"], **_traits(identity))
+        body = {"matricule": identity.ins.matricule, "oid": identity.ins.oid}
         where.extra["insi_usager"] = (await _post(world, f"/usagers/{record['id']}/ins/received", record, body))["id"]
     current = (await world.admin.get(f"/usagers/{where.extra['insi_usager']}")).json()
     return Call("POST", f"/usagers/{current['id']}/insi/verify", {"headers": if_match(current)})
@@ -174,13 +182,24 @@ async def _withdraw_proof(world: World, where: Side, side_name: str) -> Call | l
     return [call, mixed]
 
 
+async def _searched(world: World, where: Side) -> str:
+    """A usager of ``where`` searched through INSi by an administrator (made once): both journals name it."""
+    if "searched" not in where.extra:
+        record = await factories.usager(world.admin, essms_id=where.essms["id"])
+        await _post(world, f"/usagers/{record['id']}/insi/search", record)
+        where.extra["searched"] = record["id"]
+    return str(where.extra["searched"])
+
+
 def _journal(path: str) -> None:
     @case("GET", path)
     async def _(world: World, where: Side, side_name: str) -> Call:
+        searched = await _searched(world, where)
         if _other(side_name):
-            return Call("GET", path, {"params": {"usager_id": where.usager["id"]}}, listing=True, empty=True)
-        # Unfiltered: the caller's journal shows none of the other ESSMS's usagers.
-        return Call("GET", path, hidden=[world.opposite(where).usager["id"]])
+            return Call("GET", path, {"params": {"usager_id": searched}}, listing=True, empty=True)
+        # Unfiltered: the caller's journal shows its own searches, none of the other ESSMS's.
+        theirs = world.opposite(where)
+        return Call("GET", path, hidden=[theirs.usager["id"], await _searched(world, theirs)])
 
 
 _journal("/identity-traces")
