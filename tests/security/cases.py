@@ -363,11 +363,16 @@ def _care_with_their_professional(prefix: str, field: str) -> None:
         call = Call("POST", f"/{prefix}", {"json": await world.create_body(prefix, where)})
         if not _other(side_name):
             return call
-        # The caller's usager, with a professional of the other ESSMS as referent / evaluator / author.
+        # The caller's usager, with a professional of the other ESSMS as referent / evaluator / author, or
+        # during a stay of the other ESSMS.
         body = await world.create_body(prefix, world.opposite(where))
-        theirs = (await world._care(where))["professional"]["id"]
-        body[field] = [theirs] if field == "referents" else theirs
-        return [call, Call("POST", f"/{prefix}", {"json": body})]
+        theirs = await world._care(where)
+        professional = theirs["professional"]["id"]
+        with_theirs = {**body, field: [professional] if field == "referents" else professional}
+        calls = [call, Call("POST", f"/{prefix}", {"json": with_theirs})]
+        if "stay_id" in body:
+            calls.append(Call("POST", f"/{prefix}", {"json": {**body, "stay_id": theirs["stay"]["id"]}}))
+        return calls
 
 
 _care_with_their_professional("plans", "referents")
