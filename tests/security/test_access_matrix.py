@@ -22,7 +22,7 @@ from tests.conftest import ClientAs
 from tests.factories import essms, organisme
 from tests.identity import conftest as insi_fixtures
 from tests.security.cases import NOT_ESSMS_SCOPED
-from tests.security.world import OTHER, OWN, Call, Side, World, allowed, generic_call, side
+from tests.security.world import CASES, OTHER, OWN, Call, Side, World, allowed, generic_call, side
 
 pytestmark = pytest.mark.usefixtures("backend")
 insi_pki = insi_fixtures.insi_pki  # the INSi sandbox fixtures, shared with the identity tests
@@ -41,6 +41,13 @@ def test_every_route_declares_its_permission(app: FastAPI) -> None:
         "These routes declare no permission (only superusers may call them): add "
         "dependencies=[requires(Permission.X, usager_data=...)] or [public()]: " + ", ".join(sorted(undeclared))
     )
+
+
+def test_the_samples_and_the_allow_list_name_existing_routes(app: FastAPI) -> None:
+    table = {(r.method, r.path) for r in route_table(app.routes)}
+    assert not NOT_ESSMS_SCOPED - table, sorted(NOT_ESSMS_SCOPED - table)
+    assert not set(CASES) - table, sorted(set(CASES) - table)  # a renamed route leaves its sample behind
+    assert not NOT_ESSMS_SCOPED & set(CASES)
 
 
 async def test_anonymous_gets_401_on_every_guarded_route(app: FastAPI, anonymous_client: httpx.AsyncClient) -> None:
