@@ -152,11 +152,7 @@ def dmp_router() -> APIRouter:
         since: datetime | None = Query(None, description="created at or after (ISO 8601)"),
         until: datetime | None = Query(None, description="created before (ISO 8601)"),
     ) -> Response:
-        rows = await DmpRepository(connection).counts(since, until)
-        scope = principal.scope
-        if not scope.unrestricted:
-            assert scope.essms_ids is not None
-            rows = [r for r in rows if r["essms_id"] in scope.essms_ids]
+        rows = await DmpRepository(connection).counts(since, until, principal.scope)
         total: dict[str, int] = {}
         sent = {"qualified_ins": 0, "without_qualified_ins": 0}
         by_type: dict[str, dict[str, int]] = {}

@@ -38,7 +38,7 @@ from app.services.structures import EssmsService
 from app.services.usagers import UsagerService
 from app.store.dmp import DmpRepository
 from app.store.documents import DocumentRepository, DocumentRow
-from app.store.repository import Keyset
+from app.store.repository import Keyset, UniqueViolation
 
 NS = {"c": "urn:hl7-org:v3"}
 TEMPLATE_FLUDR = "1.2.250.1.213.1.1.1.24"
@@ -150,17 +150,7 @@ class DocumentService:
         self, usager_id: uuid.UUID, essms_id: uuid.UUID | None, professional_id: uuid.UUID | None
     ) -> tuple[UsagerRecord, Essms, Professional, StayInput | None]:
         _, usager = await UsagerService(self.connection, self.principal).get_record(usager_id)
-        if essms_id is None:
-            known = await self.repo.usager_essms(usager_id)
-            if not known:
-                raise RuleViolation(
-                    "essms-required", "The usager is known to no ESSMS; give essms_id", field="essms_id"
-                )
-            essms_id = known[0]
-        try:
-            _, essms_record = await EssmsService(self.connection, self.principal).get_record(essms_id)
-        except NotFound as error:
-            raise RuleViolation("essms-exists", f"No ESSMS {essms_id}", field="essms_id") from error
+        essms_id, essms_record = await self._custodian(usager_id, essms_id)
         if professional_id is None:
             staff = await self.repo.professionals_of(essms_id)
             if not staff:
@@ -183,6 +173,22 @@ class DocumentService:
         assert isinstance(essms_record, EssmsInput) and isinstance(professional, ProfessionalInput)
         assert isinstance(usager, UsagerRecord)
         return usager, Essms(essms_id, essms_record), Professional(professional_id, professional), stay
+
+    async def _custodian(self, usager_id: uuid.UUID, essms_id: uuid.UUID | None) -> tuple[uuid.UUID, Any]:
+        """The ESSMS keeping a document: the one given, or the usager's first, among the caller's ESSMS (a
+        document is seen by the staff of its custodian only: one kept elsewhere would be lost to its author)."""
+        if essms_id is None:
+            known = await self.repo.usager_essms(usager_id, self.principal.scope)
+            if not known:
+                raise RuleViolation(
+                    "essms-required", "The usager is known to none of your ESSMS; give essms_id", field="essms_id"
+                )
+            essms_id = known[0]
+        try:
+            _, essms_record = await EssmsService(self.connection, self.principal).get_record(essms_id)
+        except NotFound as error:
+            raise RuleViolation("essms-exists", f"No ESSMS {essms_id}", field="essms_id") from error
+        return essms_id, essms_record
 
     async def generate(self, usager_id: uuid.UUID, request: DocumentRequest) -> StoredDocument:
         """Build, validate, derive the XDS metadata and store one document; nothing is stored if it fails."""
@@ -343,7 +349,12 @@ class DocumentService:
                 {"valid": report.valid, "checked": report.checked, "warnings": len(report.findings)}
             ).decode(),
         }
-        await self.repo.insert(**values)
+        try:
+            await self.repo.insert(**values)
+        except UniqueViolation as error:
+            raise Conflict(
+                "document-unique", f"A document with setId {entry.set_id} version {entry.version} is already stored"
+            ) from error
         if parent is not None and not await self.repo.mark_replaced(parent.id, document_id):
             raise Conflict("replace-current", "The document was replaced meanwhile", field="replaces")
         if parent is not None:
@@ -389,6 +400,7 @@ class DocumentService:
     async def receive(self, usager_id: uuid.UUID, xml: bytes, essms_id: uuid.UUID | None) -> StoredDocument:
         """Attach a FLUDR received from the emergency department, once it passes the validators."""
         await UsagerService(self.connection, self.principal).get_record(usager_id)
+        essms_id, _ = await self._custodian(usager_id, essms_id)
         try:
             root = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True))
         except etree.XMLSyntaxError as error:
@@ -397,13 +409,6 @@ class DocumentService:
             raise RuleViolation("fludr-template", "Only FLUDR documents (1.2.250.1.213.1.1.1.24) are received here")
         report = await self.validate(xml)
         blocks = read_sections(root)
-        if essms_id is None:
-            known = await self.repo.usager_essms(usager_id)
-            if not known:
-                raise RuleViolation(
-                    "essms-required", "The usager is known to no ESSMS; give essms_id", field="essms_id"
-                )
-            essms_id = known[0]
         title = root.findtext("c:title", namespaces=NS) or "FLUDR"
         row = await self._store(
             uuid.uuid4(),

@@ -9,7 +9,6 @@ import orjson
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.domain import stays
-from app.domain.access import Scope
 from app.domain.errors import RuleViolation
 from app.domain.stays import StayInput
 from app.services.resources import ResourceService
@@ -63,8 +62,10 @@ class StayService(ResourceService[StayInput]):
         essms = await EssmsRepository(self.connection).get(record.essms_id, self.principal.scope)
         if essms is None:
             raise RuleViolation("essms-exists", f"No ESSMS {record.essms_id}", field="essms_id")
-        # The usager may not be linked to this ESSMS yet: the stay is what links it.
-        usager = await UsagerRepository(self.connection).get(record.usager_id, Scope.everything())
+        # The usager may not be linked to this ESSMS yet (the stay is what links it), but it must be one the
+        # caller already sees: an ESSMS does not take in another one's usager known to it by id only (that
+        # would also open the usager's record to it); an administrator of both ESSMS does.
+        usager = await UsagerRepository(self.connection).get(record.usager_id, self.principal.scope)
         if usager is None:
             raise RuleViolation("usager-exists", f"No usager {record.usager_id}", field="usager_id")
         stays.check_activity_offered(record, orjson.loads(essms.body).get("types_activite") or [])

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.domain.access import Scope
 from app.domain.dmp import REPLACED_BEFORE_SEND, USAGER_OPPOSED, DmpOperation, DmpStatus
 from app.store import tables
 
@@ -152,11 +153,14 @@ class DmpRepository:
         )
         return bool(result.rowcount)
 
-    async def counts(self, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
-        """Counts grouped by ESSMS, type, status and INS qualification (dashboard)."""
+    async def counts(self, since: datetime | None, until: datetime | None, scope: Scope) -> list[dict[str, Any]]:
+        """Counts grouped by ESSMS, type, status and INS qualification (dashboard), for the ESSMS of ``scope``."""
         query = select(
             OUTBOX.c.essms_id, OUTBOX.c.type_code, OUTBOX.c.status, OUTBOX.c.qualified, func.count().label("count")
         ).group_by(OUTBOX.c.essms_id, OUTBOX.c.type_code, OUTBOX.c.status, OUTBOX.c.qualified)
+        if not scope.unrestricted:
+            assert scope.essms_ids is not None
+            query = query.where(OUTBOX.c.essms_id.in_(scope.essms_ids))
         if since is not None:
             query = query.where(OUTBOX.c.created_at >= since)
         if until is not None:

@@ -8,11 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, desc, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.access import Scope
 from app.store import tables
-from app.store.repository import USAGER_ESSMS, Keyset
+from app.store.repository import USAGER_ESSMS, Keyset, UniqueViolation, constraint_name
 
 DOCUMENTS = tables.CdaDocument.__table__  # type: ignore[attr-defined]
 STAYS = tables.Stay.__table__  # type: ignore[attr-defined]
@@ -50,7 +51,10 @@ class DocumentRepository:
         return [DOCUMENTS.c.essms_id.in_(scope.essms_ids)]
 
     async def insert(self, **values: Any) -> None:
-        await self.connection.execute(insert(DOCUMENTS).values(**values))
+        try:
+            await self.connection.execute(insert(DOCUMENTS).values(**values))
+        except IntegrityError as error:
+            raise UniqueViolation(constraint_name(error)) from error
 
     async def mark_replaced(self, document_id: uuid.UUID, replaced_by: uuid.UUID) -> bool:
         """Chain the old version to the new one; False when another replacement came first."""
@@ -106,10 +110,13 @@ class DocumentRepository:
         ).first()
         return str(row.body) if row else None
 
-    async def usager_essms(self, usager_id: uuid.UUID) -> list[uuid.UUID]:
-        rows = await self.connection.execute(
-            select(USAGER_ESSMS.c.essms_id).where(USAGER_ESSMS.c.usager_id == usager_id)
-        )
+    async def usager_essms(self, usager_id: uuid.UUID, scope: Scope) -> list[uuid.UUID]:
+        """The ESSMS the usager is known to, among those of ``scope``."""
+        where = [USAGER_ESSMS.c.usager_id == usager_id]
+        if not scope.unrestricted:
+            assert scope.essms_ids is not None
+            where.append(USAGER_ESSMS.c.essms_id.in_(scope.essms_ids))
+        rows = await self.connection.execute(select(USAGER_ESSMS.c.essms_id).where(*where))
         return [r.essms_id for r in rows]
 
     async def professionals_of(self, essms_id: uuid.UUID) -> list[uuid.UUID]:

@@ -80,7 +80,8 @@ class UniqueViolation(Exception):
         self.constraint = constraint
 
 
-def _constraint_name(error: IntegrityError) -> str:
+def constraint_name(error: IntegrityError) -> str:
+    """The unique index an integrity error names, on both engines."""
     orig = error.orig
     name = getattr(orig, "constraint_name", None) or getattr(getattr(orig, "__cause__", None), "constraint_name", None)
     if name:
@@ -95,6 +96,7 @@ def _constraint_name(error: IntegrityError) -> str:
 
 _SQLITE_UNIQUE_MARKERS = {
     "uq_stay_open_per_essms": "stay.usager_id, stay.essms_id",
+    "uq_cda_document_set_version": "cda_document.set_id, cda_document.version_number",
     "uq_contact_personne_de_confiance": "contact.usager_id",
     "uq_usager_ins_matricule": "usager.ins_matricule",
     "uq_professional_rpps": "professional.rpps",
@@ -253,7 +255,7 @@ class ResourceRepository:
         try:
             return await self.connection.execute(statement)
         except IntegrityError as error:
-            raise UniqueViolation(_constraint_name(error)) from error
+            raise UniqueViolation(constraint_name(error)) from error
 
     async def _record(
         self, resource_id: uuid.UUID, version: int, operation: str, actor: str, now: datetime, body: str

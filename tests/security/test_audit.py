@@ -34,7 +34,7 @@ async def _since(database: Database, after: int) -> list[dict[str, object]]:
 async def test_every_usager_route_writes_exactly_one_event(
     app: FastAPI, client: httpx.AsyncClient, clean_database: Database
 ) -> None:
-    world = World(client, await side(client, "A"), await side(client, "B"))
+    world = World(client, await side(client, "A"), await side(client, "B"), clean_database)
     routes = [r for r in route_table(app.routes) if r.requirement is None or r.requirement.usager_data]
     assert len(routes) >= 36
     missing = []

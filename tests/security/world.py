@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from sqlalchemy.sql import Executable
 
 from app.api.security import RouteInfo
 from app.domain.access import ROLE_PERMISSIONS, Role
+from app.store.db import Database
 from tests import factories
 
 OWN, OTHER = "own", "other"
@@ -25,6 +28,7 @@ class Side:
     care: dict[str, Any] | None = None  # a stay and a professional for ``usager``, made on first need
     records: list[str] = field(default_factory=list)  # ids of the care records made on this side
     usager_records: list[str] | None = None  # a proof and a document of ``usager``, made on first need
+    extra: dict[str, Any] = field(default_factory=dict)  # records a case makes once per side (tests/security/cases.py)
 
 
 @dataclass
@@ -33,6 +37,34 @@ class Call:
     url: str
     kwargs: dict[str, Any] = field(default_factory=dict)
     hidden: list[str] = field(default_factory=list)  # ids that must never appear in the answer
+    # A list or journal: on the other ESSMS's data it may answer 200, but then with no item (and none of
+    # ``hidden``), instead of 403/404/422.
+    listing: bool = False
+    empty: bool = False  # with ``listing``: a 200 answer on the other ESSMS's data has no item at all
+
+
+# A route's own/other sample: ``where`` is the side whose data the request targets, ``side_name`` says whether
+# that is the caller's own ESSMS (OWN) or the other one (OTHER). It returns the request, or several: on the
+# OTHER side, extra requests mix the caller's own records with ids of the other ESSMS (each must be refused).
+Case = Callable[["World", "Side", str], Awaitable["Call | list[Call]"]]
+CASES: dict[tuple[str, str], Case] = {}
+
+
+def case(method: str, path: str) -> Callable[[Case], Case]:
+    """Register the own/other sample of one route (see tests/security/cases.py for examples)::
+
+    @case("POST", "/plans/{plan_id}/submit")
+    async def _(world: World, where: Side, side_name: str) -> Call:
+        plan = await world.plan(where, "draft")
+        return Call("POST", f"/plans/{plan['id']}/submit", {"headers": if_match(plan)})
+    """
+
+    def register(build: Case) -> Case:
+        assert (method, path) not in CASES, f"two samples for {method} {path}"
+        CASES[(method, path)] = build
+        return build
+
+    return register
 
 
 async def side(admin: httpx.AsyncClient, name: str) -> Side:
@@ -46,9 +78,17 @@ class World:
     """Builds, for a route and a side (own / other ESSMS of the caller), a request that would succeed for an
     unrestricted caller; fresh targets are created through the superuser client so that writes never collide."""
 
-    def __init__(self, admin: httpx.AsyncClient, own: Side, other: Side) -> None:
+    def __init__(self, admin: httpx.AsyncClient, own: Side, other: Side, database: Database) -> None:
         self.admin = admin
         self.sides = {OWN: own, OTHER: other}
+        self.database = database  # to put a record in a state no API call reaches (e.g. a DMP send failed)
+
+    def opposite(self, where: Side) -> Side:
+        return self.sides[OTHER] if where is self.sides[OWN] else self.sides[OWN]
+
+    async def sql(self, statement: Executable) -> None:
+        async with self.database.write() as connection:
+            await connection.execute(statement)
 
     # -- fresh records -------------------------------------------------------------------------------
     async def fresh(self, prefix: str, where: Side) -> dict[str, Any]:
@@ -137,8 +177,17 @@ class World:
         return self.body(prefix, where)
 
     # -- the request ---------------------------------------------------------------------------------
+    async def calls(self, route: RouteInfo, method: str, side_name: str) -> list[Call] | None:
+        """The requests for ``route`` on ``side_name``; ``None`` when the world does not know the route."""
+        build = CASES.get((method, route.path))
+        if build is not None:
+            made = await build(self, self.sides[side_name], side_name)
+            return made if isinstance(made, list) else [made]
+        call = await self.call(route, method, side_name)
+        return None if call is None else [call]
+
     async def call(self, route: RouteInfo, method: str, side_name: str) -> Call | None:
-        """A request for ``route`` on ``side_name``; ``None`` when the world does not know the route."""
+        """A request for a standard resource route on ``side_name``; ``None`` when it is not one."""
         where = self.sides[side_name]
         other = self.sides[OTHER if side_name == OWN else OWN]
         path = route.path
