@@ -12,11 +12,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from app.domain.ins import OID_NIR, InsiIdentity, ins_key
 from app.sandbox.insi import load_identities
-from app.store.dmp import OUTBOX
+from app.store.dmp import OPPOSITIONS, OUTBOX
 from tests import factories
 from tests.api.test_documents import DLU_DATA, FLUDT_DATA
 from tests.api.test_documents_volets import AGGIR_VARIABLES
@@ -334,6 +334,45 @@ def _dmp_move(path: str, status: str) -> None:
 _dmp_move("/documents/{document_id}/dmp/block", "queued")
 _dmp_move("/documents/{document_id}/dmp/unblock", "blocked")
 _dmp_move("/documents/{document_id}/dmp/send", "failed")
+
+
+def _dmp_correction(path: str, body: dict[str, Any] | None = None) -> None:
+    """Delete, deprecate, change the visibility: asked of a document the DMP holds (sent), put back there first."""
+
+    @case("POST", path)
+    async def _(world: World, where: Side, side_name: str) -> Call:
+        document_id = await document(world, where)
+        await world.sql(
+            update(OUTBOX)
+            .where(OUTBOX.c.document_id == uuid.UUID(document_id))
+            .values(status="sent", operation="send", qualified=True)
+        )
+        return Call("POST", path.replace("{document_id}", document_id), {"json": body} if body else {})
+
+
+_dmp_correction("/documents/{document_id}/dmp/delete")
+_dmp_correction("/documents/{document_id}/dmp/deprecate")
+_dmp_correction("/documents/{document_id}/dmp/visibility", {"hidden_from_professionals": True})
+
+
+@case("GET", "/usagers/{usager_id}/dmp/opposition")
+async def _opposition(world: World, where: Side, side_name: str) -> Call:
+    return Call("GET", f"/usagers/{where.usager['id']}/dmp/opposition")
+
+
+@case("POST", "/usagers/{usager_id}/dmp/opposition")
+async def _oppose(world: World, where: Side, side_name: str) -> Call:
+    await world.sql(delete(OPPOSITIONS).where(OPPOSITIONS.c.usager_id == uuid.UUID(where.usager["id"])))
+    return Call("POST", f"/usagers/{where.usager['id']}/dmp/opposition", {"json": {"reason": "Refus exprimé"}})
+
+
+@case("POST", "/usagers/{usager_id}/dmp/opposition/withdraw")
+async def _withdraw(world: World, where: Side, side_name: str) -> Call:
+    usager_id = where.usager["id"]
+    await world.sql(delete(OPPOSITIONS).where(OPPOSITIONS.c.usager_id == uuid.UUID(usager_id)))
+    opposed = await world.admin.post(f"/usagers/{usager_id}/dmp/opposition", json={"reason": "Refus exprimé"})
+    assert opposed.status_code == 201, opposed.text
+    return Call("POST", f"/usagers/{usager_id}/dmp/opposition/withdraw", {"json": {"reason": "A changé d'avis"}})
 
 
 @case("GET", "/dmp/dashboard")
