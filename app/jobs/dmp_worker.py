@@ -43,6 +43,8 @@ def build_feeder(settings: Settings, database: Database, validator: CdaValidator
         client_key=settings.dmp_client_key,
         ca_bundle=settings.dmp_ca_bundle,
         signature_digest=settings.dmp_signature_digest,
+        connect_timeout=settings.dmp_connect_timeout,
+        read_timeout=settings.dmp_read_timeout,
     )
     context = vihf.VihfContext(
         user_id=structure,
@@ -68,6 +70,7 @@ def build_feeder(settings: Settings, database: Database, validator: CdaValidator
             backoff_initial=settings.dmp_backoff_initial,
             backoff_max=settings.dmp_backoff_max,
             batch=settings.dmp_batch,
+            concurrency=settings.dmp_concurrency,
         ),
     )
 

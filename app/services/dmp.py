@@ -3,6 +3,7 @@ retries transient failures with exponential backoff and moves permanent refusals
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -35,6 +36,7 @@ class FeedPolicy:
     backoff_max: float = 3600.0
     lease: timedelta = timedelta(minutes=5)
     batch: int = 20
+    concurrency: int = 1
 
 
 @dataclass
@@ -85,8 +87,14 @@ class DmpFeeder:
             rows = await DmpRepository(connection).claim(
                 worker, self.clock(), limit=self.policy.batch, lease=self.policy.lease
             )
-        for row in rows:
-            await self._deliver_one(worker, row, report)
+        # Several documents in flight: each waits on the network and the database while others use the CPU.
+        gate = asyncio.Semaphore(self.policy.concurrency)
+
+        async def one(row: OutboxRow) -> None:
+            async with gate:
+                await self._deliver_one(worker, row, report)
+
+        await asyncio.gather(*(one(row) for row in rows))
         return report
 
     async def _record(self, worker: str, row: OutboxRow, status: DmpStatus, **kwargs: object) -> None:
