@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from app.domain.documents import DocumentKind
 
@@ -20,7 +20,10 @@ def kinds_for(finess_category: str) -> tuple[DocumentKind, ...]:
 
 
 def changed_since(updated_at: datetime, since: datetime | None) -> bool:
-    return since is None or updated_at >= since
+    """Naive moments are UTC (SQLite gives the stored moments back without their offset)."""
+    if since is None:
+        return True
+    return updated_at.replace(tzinfo=updated_at.tzinfo or UTC) >= since.replace(tzinfo=since.tzinfo or UTC)
 
 
 @dataclass(frozen=True)

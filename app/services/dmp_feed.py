@@ -80,14 +80,19 @@ class DmpBatchFeeder:
         report = FeedReport(scope=scope, essms=len(essms))
         category = {e.id: e.categorie for e in essms}
         on_start(len(usagers))
-        gate = asyncio.Semaphore(self.concurrency)
+        # SQLite has one writer: a document is built and validated inside its write transaction, so a second
+        # usager would only wait for the lock (and time out behind a cold validator).
+        gate = asyncio.Semaphore(1 if self.database.dialect == "sqlite" else self.concurrency)
 
         async def one(usager_id: uuid.UUID, essms_id: uuid.UUID) -> None:
             async with gate:
                 await self._usager(usager_id, essms_id, category[essms_id], since, report)
                 on_progress(1)
 
-        await asyncio.gather(*(one(u, e) for u, e in usagers))
+        # A task group: when the run is interrupted, no usager is left running behind it.
+        async with asyncio.TaskGroup() as group:
+            for usager_id, essms_id in usagers:
+                group.create_task(one(usager_id, essms_id))
         return report
 
     async def _usager(
