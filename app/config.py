@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     dmp_backoff_max: float = Field(3600.0, ge=0, description="Largest retry delay (s)")
     dmp_connect_timeout: float = Field(5.0, gt=0, description="DMP connection timeout (s)")
     dmp_read_timeout: float = Field(30.0, gt=0, description="DMP answer timeout (s); the outcome is then unknown")
+    dmp_lease_seconds: float = Field(
+        300.0, gt=0, description="How long a worker's claim holds; a dead worker's rows are taken again after it"
+    )
     dmp_concurrency: int = Field(4, ge=1, le=64, description="Documents a worker has in flight at once")
     dmp_sandbox_failure_rate: float = Field(
         0.0, ge=0, le=1, description="Share of requests the DMP sandbox fails at random (dui dmp sandbox, demo)"

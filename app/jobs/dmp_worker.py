@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from datetime import timedelta
 
 from cryptography.x509.oid import NameOID
 
@@ -71,6 +72,7 @@ def build_feeder(settings: Settings, database: Database, validator: CdaValidator
             backoff_max=settings.dmp_backoff_max,
             batch=settings.dmp_batch,
             concurrency=settings.dmp_concurrency,
+            lease=timedelta(seconds=settings.dmp_lease_seconds),
         ),
     )
 
