@@ -187,9 +187,24 @@ def deliver(env: dict[str, str], workers: int) -> tuple[list[str], list[float]]:
     return outputs, peaks
 
 
-async def check_registered(settings: Settings, database: Database) -> tuple[dict[str, int], int]:
+async def generation_phase(
+    database_url: str, settings: Settings, usager_ids: list[uuid.UUID], count: int, generators: int
+) -> float:
+    """Seconds to generate ``count`` documents, after one not timed (the validator loads its schematrons)."""
+    database = Database(create_engine(database_url, pool_size=generators + 2))
+    try:
+        await generate(database, settings, usager_ids, 1, 1)
+        started = time.perf_counter()
+        await generate(database, settings, usager_ids, count, generators)
+        return time.perf_counter() - started
+    finally:
+        await database.dispose()
+
+
+async def check_registered(settings: Settings) -> tuple[dict[str, int], int]:
     from sqlalchemy import text
 
+    database = Database(create_engine(settings.resolved_database_url()))
     async with database.read() as connection:
         statuses = {
             str(r.status): int(r.n)
@@ -208,6 +223,7 @@ async def check_registered(settings: Settings, database: Database) -> tuple[dict
             found.update(e.unique_id for e in entries)
     finally:
         await feeder.client.aclose()
+        await database.dispose()
     return statuses, len(found & set(unique_ids))
 
 
@@ -258,27 +274,22 @@ def main() -> None:
         }
         os.environ.update({k: v for k, v in env.items() if k.startswith("DUI_")})
         settings = Settings()
-        database = Database(create_engine(database_url, pool_size=arguments.generators + 2))
-        sqlite = database.dialect == "sqlite"
-        generators = 1 if sqlite else arguments.generators
-        # One document first, not timed: the validator compiles or loads its schematrons once per process.
-        asyncio.run(generate(database, settings, usager_ids, 1, 1))
-        started = time.perf_counter()
-        asyncio.run(generate(database, settings, usager_ids, arguments.count, generators))
-        generation = time.perf_counter() - started
+        generators = 1 if database_url.startswith("sqlite") else arguments.generators
+        generation = asyncio.run(generation_phase(database_url, settings, usager_ids, arguments.count, generators))
         print(f"generation: {arguments.count} documents in {generation:.1f} s, {arguments.count / generation:.1f}/s")
         started = time.perf_counter()
         outputs, peaks = deliver(env, arguments.workers)
         delivery = time.perf_counter() - started
         delivered = arguments.count + 1  # with the warm-up document
         print(f"delivery: {delivered} in {delivery:.1f} s, {delivered / delivery:.1f}/s; workers: {'; '.join(outputs)}")
-        statuses, registered = asyncio.run(check_registered(settings, database))
+        statuses, registered = asyncio.run(check_registered(settings))
+        dialect = "sqlite" if database_url.startswith("sqlite") else "postgresql"
         total = generation + delivery
         rate = arguments.count / total
         lines = [
             f"# DMP feeding bench, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
             "",
-            f"database {database.dialect}, {arguments.count} documents, {arguments.usagers} usagers, "
+            f"database {dialect}, {arguments.count} documents, {arguments.usagers} usagers, "
             f"{generators} generator(s), {arguments.workers} worker(s) x {arguments.concurrency} in flight, "
             f"sandbox failure rate {arguments.failure_rate}, load average {os.getloadavg()[0]:.1f}",
             "",
@@ -300,9 +311,8 @@ def main() -> None:
         text_out = "\n".join(lines)
         print(text_out)
         RESULTS.mkdir(parents=True, exist_ok=True)
-        name = f"dmp-{database.dialect}-{datetime.now(UTC):%Y%m%d-%H%M%S}.md"
+        name = f"dmp-{dialect}-{datetime.now(UTC):%Y%m%d-%H%M%S}.md"
         (RESULTS / name).write_text(text_out + "\n")
-        asyncio.run(database.dispose())
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=10)
