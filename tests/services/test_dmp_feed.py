@@ -69,6 +69,9 @@ class Interrupting:
         self.left -= 1
         return self.real.validate(xml)
 
+    def rules(self, xml: bytes) -> str:
+        return self.real.rules(xml)
+
 
 class RefusingAggir:
     """A validator that finds an error in every AGGIR report (document type BIL_AUTO)."""
@@ -81,6 +84,9 @@ class RefusingAggir:
         if etree.fromstring(xml).find("{urn:hl7-org:v3}code").get("code") == TYPE_AGGIR_REPORT:
             report.findings.append(Finding("test", "error", "test-rule", "/ClinicalDocument", "refused for the test"))
         return report
+
+    def rules(self, xml: bytes) -> str:
+        return self.real.rules(xml)
 
 
 async def test_feed_generates_queues_once_and_reports(
@@ -114,11 +120,13 @@ async def test_an_interrupted_feed_resumes_without_duplicates(
         await _feeder(clean_database, Interrupting(cda_validator, after=2)).feed(EHPAD)
     assert crashed.group_contains(Crash)
     first = await _count(clean_database, "SELECT count(*) FROM cda_document")
-    assert first == 2  # each document is committed with its key: nothing half-done is left
+    # Each document is committed with its key; one still in flight when the run crashed is rolled back.
+    assert 1 <= first <= 2
+    assert await _count(clean_database, "SELECT count(*) FROM dmp_feed_source") == first
     resumed = await _feeder(clean_database, cda_validator).feed(EHPAD)
-    assert sum(resumed.already.values()) - resumed.already["DLU"] == 2
+    assert sum(resumed.already.values()) - resumed.already["DLU"] == first
     total = await _count(clean_database, "SELECT count(*) FROM cda_document")
-    assert total == 2 + sum(resumed.generated.values())
+    assert total == first + sum(resumed.generated.values())
     assert await _count(clean_database, "SELECT count(DISTINCT document_id) FROM dmp_feed_source") == total
     assert await _count(clean_database, "SELECT count(*) FROM dmp_outbox") == total
 
