@@ -7,6 +7,7 @@ import os
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -16,6 +17,7 @@ import uvicorn
 from app.config import get_settings
 
 if TYPE_CHECKING:
+    from app.sandbox.dmp_local import LocalDmp
     from app.sandbox.insi import InsiSandbox
 
 T = TypeVar("T")
@@ -206,6 +208,11 @@ def demo(
 
     insi = start_insi_sandbox()
     typer.echo(f"INSi sandbox at {insi.url} (mutual TLS; certificates in {insi.pki.ca_cert.parent}).")
+    dmp = start_dmp_sandbox()
+    typer.echo(
+        f"DMP sandbox at {dmp.sandbox.base_url} (mutual TLS; the worker settings are in "
+        f"{get_settings().data_dir / DMP_ENV_FILE}: `set -a; . {get_settings().data_dir / DMP_ENV_FILE}; dui worker`)."
+    )
     migrate("head")
     load_fixtures(DEFAULT_FIXTURES)
     settings = get_settings()
@@ -241,6 +248,7 @@ def demo(
         serve(bind_host, bind_port, 1)
     finally:
         sandbox.stop()
+        dmp.stop()
         insi.stop()
 
 
@@ -263,6 +271,25 @@ def start_insi_sandbox(port: int = 0) -> InsiSandbox:
     )
     get_settings.cache_clear()
     return sandbox
+
+
+DMP_ENV_FILE = "dmp-sandbox.env"
+
+
+def start_dmp_sandbox(port: int = 0, failure_rate: float | None = None, seed: int | None = None) -> LocalDmp:
+    """The DMP sandbox on loopback (throwaway certificates under the data folder), this process's DMP settings
+    pointed at it, and those settings written to ``DUI_DATA_DIR/dmp-sandbox.env`` for a worker to source."""
+    from app.sandbox.dmp_local import start_local_dmp
+
+    settings = get_settings()
+    rate = settings.dmp_sandbox_failure_rate if failure_rate is None else failure_rate
+    local = start_local_dmp(settings.data_dir / settings.dmp_sandbox_pki_dir, port=port, failure_rate=rate, seed=seed)
+    environment = local.environment()
+    os.environ.update(environment)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / DMP_ENV_FILE).write_text("".join(f"{k}='{v}'\n" for k, v in environment.items()))
+    get_settings.cache_clear()
+    return local
 
 
 ins_cli = typer.Typer(help="INS and the INSi téléservice.", no_args_is_help=True)
@@ -471,6 +498,85 @@ def worker(
     except NotConfigured as error:
         typer.echo(f"DMP worker not started: {error}", err=True)
         raise typer.Exit(2) from error
+
+
+dmp_cli = typer.Typer(help="DMP feeding (Mon espace santé).", no_args_is_help=True)
+cli.add_typer(dmp_cli, name="dmp")
+
+
+@dmp_cli.command("feed")
+def dmp_feed(
+    structure: Annotated[
+        str,
+        typer.Option(help="FINESS géographique of an ESSMS, or FINESS juridique of an organisme (all its ESSMS)"),
+    ],
+    since: Annotated[
+        datetime | None, typer.Option(help="Only sources (plans, evaluations) changed since this date or moment")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=16, help="Usagers worked on at once")] = 2,
+) -> None:
+    """Generate, validate and queue for the DMP the current plan in force, the latest AGGIR report (and check
+    the DLU in EHPAD) of every usager of the structure; documents already made from the same source version are
+    skipped, so an interrupted run is resumed by running it again. Prints a report."""
+    from rich.progress import Progress
+
+    from app.interop.cda import shared_validator
+    from app.services.dmp_feed import DmpBatchFeeder, UnknownStructure
+    from app.store.db import Database, create_engine
+
+    settings = get_settings()
+    settings.apply_domain_tunables()
+    moment = since.replace(tzinfo=since.tzinfo or UTC) if since else None
+
+    async def run() -> list[str]:
+        database = Database(create_engine(settings.resolved_database_url(), pool_size=settings.db_pool_size))
+        feeder = DmpBatchFeeder(
+            database,
+            shared_validator(settings.resolved_cda_cache_dir()),
+            software=settings.software_name,
+            feed_types=settings.dmp_feed_types,
+            concurrency=concurrency,
+        )
+        try:
+            with Progress(transient=False) as progress:
+                task = progress.add_task(f"DMP feed {structure}", total=None)
+                report = await feeder.feed(
+                    structure,
+                    since=moment,
+                    on_start=lambda n: progress.update(task, total=n),
+                    on_progress=lambda n: progress.advance(task, n),
+                )
+            return report.lines()
+        finally:
+            await database.dispose()
+
+    try:
+        lines = asyncio.run(run())
+    except UnknownStructure as error:
+        typer.echo(f"Nothing fed: {error}", err=True)
+        raise typer.Exit(1) from error
+    typer.echo("\n".join(lines))
+
+
+@dmp_cli.command("sandbox")
+def dmp_sandbox(
+    port: Annotated[int, typer.Option(help="Port (0: any free port)")] = 0,
+    failure_rate: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Share of requests failed at random (DUI_DMP_SANDBOX_FAILURE_RATE)"),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the random failures")] = None,
+) -> None:
+    """Run the DMP sandbox alone on loopback; prints its URL and writes the worker settings to a file."""
+    import time
+
+    local = start_dmp_sandbox(port, failure_rate, seed)
+    typer.echo(f"{local.sandbox.base_url} settings={get_settings().data_dir / DMP_ENV_FILE}", color=False)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        local.stop()
 
 
 def main() -> None:

@@ -110,6 +110,16 @@ class Settings(BaseSettings):
     dmp_resend_on_withdrawal: bool = Field(
         False, description="When an opposition is withdrawn, queue again the documents it held back"
     )
+    dmp_connect_timeout: float = Field(5.0, gt=0, description="DMP connection timeout (s)")
+    dmp_read_timeout: float = Field(30.0, gt=0, description="DMP answer timeout (s); the outcome is then unknown")
+    dmp_lease_seconds: float = Field(
+        300.0, gt=0, description="How long a worker's claim holds; a dead worker's rows are taken again after it"
+    )
+    dmp_concurrency: int = Field(4, ge=1, le=64, description="Documents a worker has in flight at once")
+    dmp_sandbox_failure_rate: float = Field(
+        0.0, ge=0, le=1, description="Share of requests the DMP sandbox fails at random (dui dmp sandbox, demo)"
+    )
+    dmp_sandbox_pki_dir: str = Field("dmp-pki", description="Folder (in data_dir) of the DMP sandbox's throwaway PKI")
     insi_endpoint: str = Field("https://qualiflps-services-ps-tlsm.ameli.fr:443/lps", description="INSi URL")
     insi_client_cert: Path | None = Field(None, description="PEM certificate of the structure (CN INSI-AUTO/MANU)")
     insi_client_key: Path | None = Field(None, description="PEM private key of that certificate")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from datetime import timedelta
 
 from cryptography.x509.oid import NameOID
 
@@ -43,6 +44,8 @@ def build_feeder(settings: Settings, database: Database, validator: CdaValidator
         client_key=settings.dmp_client_key,
         ca_bundle=settings.dmp_ca_bundle,
         signature_digest=settings.dmp_signature_digest,
+        connect_timeout=settings.dmp_connect_timeout,
+        read_timeout=settings.dmp_read_timeout,
     )
     context = vihf.VihfContext(
         user_id=structure,
@@ -69,6 +72,8 @@ def build_feeder(settings: Settings, database: Database, validator: CdaValidator
             backoff_max=settings.dmp_backoff_max,
             batch=settings.dmp_batch,
             deprecate_status=settings.dmp_deprecate_status,
+            concurrency=settings.dmp_concurrency,
+            lease=timedelta(seconds=settings.dmp_lease_seconds),
         ),
     )
 

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import random
 import socket
 import ssl
 import threading
@@ -31,6 +32,9 @@ FAILURE = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Failure"
 SUCCESS = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"
 SIGNATURE_FORMAT = "http://www.w3.org/2000/09/xmldsig#"
 FAULT_MODES = ("timeout", "http-503", "registry-error", "drop-after-store", "slow-after-store")
+# What a request meets when it fails at random: a 5xx, a timeout (the submission is stored meanwhile), a
+# transient registry error, and a dropped connection after the submission was stored.
+RANDOM_FAULTS = ("http-503", "timeout", "registry-error", "drop-after-store")
 
 
 def test_patients() -> dict[str, str]:
@@ -68,6 +72,18 @@ class DmpControl:
     timeout_seconds: float = 5.0
     stopping: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+    failure_rate: float = 0.0
+    any_patient: bool = False  # the demo: every INS has an open DMP, not only the DMP test patients
+    rng: random.Random = field(default_factory=random.Random)
+    injected: dict[str, int] = field(default_factory=dict)
+
+    def fail_at_random(self, rate: float, seed: int | None = None) -> None:
+        """From now on, each request without a queued fault fails with probability ``rate`` (RANDOM_FAULTS)."""
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError("the failure rate is between 0 and 1")
+        with self.lock:
+            self.failure_rate = rate
+            self.rng = random.Random(seed)
 
     def inject(self, mode: str, times: int = 1) -> None:
         if mode not in FAULT_MODES:
@@ -77,7 +93,12 @@ class DmpControl:
 
     def next_fault(self) -> str | None:
         with self.lock:
-            return self.faults.pop(0) if self.faults else None
+            fault = self.faults.pop(0) if self.faults else None
+            if fault is None and self.failure_rate and self.rng.random() < self.failure_rate:
+                fault = self.rng.choice(RANDOM_FAULTS)
+            if fault is not None:
+                self.injected[fault] = self.injected.get(fault, 0) + 1
+            return fault
 
 
 def _registry_response(
@@ -175,7 +196,7 @@ def build_app(control: DmpControl) -> Starlette:
                 problems.append(("XDSRepositoryMetadataError", f"hash of {uid} does not match"))
             if patient != token.attributes["urn:oasis:names:tc:xacml:2.0:resource:resource-id"]:
                 problems.append(("XDSPatientIdDoesNotMatch", f"patientId of {uid} differs from the VIHF resource"))
-            status = control.patients.get(patient.split("^")[0])
+            status = control.patients.get(patient.split("^")[0], "OK" if control.any_patient else None)
             if status not in ("OK", "vide"):
                 problems.append(("XDSUnknownPatientId", f"no open DMP for {patient.split('^')[0]}"))
             if uid in control.registered:

@@ -3,6 +3,7 @@ retries transient failures with exponential backoff and moves permanent refusals
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -37,6 +38,7 @@ class FeedPolicy:
     lease: timedelta = timedelta(minutes=5)
     batch: int = 20
     deprecate_status: str = ebrim.DEPRECATED
+    concurrency: int = 1
 
 
 @dataclass
@@ -87,8 +89,14 @@ class DmpFeeder:
             rows = await DmpRepository(connection).claim(
                 worker, self.clock(), limit=self.policy.batch, lease=self.policy.lease
             )
-        for row in rows:
-            await self._deliver_one(worker, row, report)
+        # Several documents in flight: each waits on the network and the database while others use the CPU.
+        gate = asyncio.Semaphore(self.policy.concurrency)
+
+        async def one(row: OutboxRow) -> None:
+            async with gate:
+                await self._deliver_one(worker, row, report)
+
+        await asyncio.gather(*(one(row) for row in rows))
         return report
 
     async def _record(self, worker: str, row: OutboxRow, status: DmpStatus, **kwargs: object) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import html
 import uuid
 from dataclasses import dataclass
@@ -346,7 +347,13 @@ class DocumentService:
             "html": rendering,
             "xds": orjson.dumps(entry.as_dict()).decode(),
             "validation": orjson.dumps(
-                {"valid": report.valid, "checked": report.checked, "warnings": len(report.findings)}
+                {
+                    "valid": report.valid,
+                    "checked": report.checked,
+                    "warnings": len(report.findings),
+                    "sha256": hashlib.sha256(xml).hexdigest(),
+                    "rules": await asyncio.to_thread(self.validator.rules, xml),
+                }
             ).decode(),
         }
         try:
@@ -428,8 +435,19 @@ class DocumentService:
         """The CDA XML as it may leave the system (DMP, MSSanté): validated again, never sent when it fails."""
         xml, _, _ = await self.content(document_id)
         data = xml.encode("utf-8")
-        await self.validate(data)
+        if not await self._validated_as_is(document_id, data):
+            await self.validate(data)
         return data
+
+    async def _validated_as_is(self, document_id: uuid.UUID, data: bytes) -> bool:
+        """These very bytes passed the validators under the rules in force now (no need to load them again)."""
+        row = await self.repo.get(document_id, self.principal.scope)
+        if row is None:
+            return False
+        stored = orjson.loads(row.validation)
+        if not stored.get("valid") or stored.get("sha256") != hashlib.sha256(data).hexdigest():
+            return False
+        return bool(stored.get("rules") == await asyncio.to_thread(self.validator.rules, data))
 
     async def get(self, document_id: uuid.UUID) -> DocumentRow:
         row = await self.repo.get(document_id, self.principal.scope)

@@ -563,3 +563,16 @@ class DmpOppositionEvent(SQLModel, table=True):
     actor: str = Field(sa_type=String(200), nullable=False)
     reason: str | None = Field(default=None, sa_type=String(200), nullable=True)
     documents: int = Field(default=0, sa_type=Integer, nullable=False)
+
+
+class DmpFeedSource(SQLModel, table=True):
+    """Which version of a record (plan, evaluation) a batch-fed document was made from: the batch's
+    idempotency key, written in the document's transaction, so a re-run never makes it twice."""
+
+    __tablename__ = "dmp_feed_source"
+    source_kind: str = Field(sa_type=String(16), primary_key=True)
+    source_id: uuid.UUID = Field(sa_type=Uuid, primary_key=True)
+    source_version: int = Field(sa_type=Integer, primary_key=True)
+    document_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("cda_document.id"), nullable=False))
+    usager_id: uuid.UUID = Field(sa_type=Uuid, nullable=False, index=True)
+    created_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)

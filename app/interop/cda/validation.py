@@ -7,6 +7,7 @@ cached on disk under ``<data_dir>/cda-cache`` keyed by a hash of their inputs, a
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from dataclasses import dataclass, field
@@ -95,6 +96,7 @@ class CdaValidator:
         self._processor = PySaxonProcessor(license=False)
         self._xslt = self._processor.new_xslt30_processor()
         self._executables: dict[str, object] = {}
+        self._digests: dict[str, str] = {}
         self._schema = etree.XMLSchema(etree.parse(str(specs_root / "infrastructure" / "cda" / "CDA_extended.xsd")))
 
     def compiled_path(self, relative: str) -> Path:
@@ -120,6 +122,27 @@ class CdaValidator:
         """Compile and load every schematron now (the service does it at start-up)."""
         for relative in schematrons or (*PROFILES, *VOLETS.values()):
             self.executable(relative)
+
+    def rules(self, document: bytes) -> str:
+        """A fingerprint of the rules that apply to this document (XSD and schematron sources, compiler): a
+        document validated under the same fingerprint needs no new validation of the same bytes."""
+        tree = etree.ElementTree(etree.fromstring(document, etree.XMLParser(resolve_entities=False)))
+        digest = hashlib.sha256(self._digest("XSD", self.specs_root / "infrastructure" / "cda").encode())
+        for relative in self.schematrons_for(tree):
+            digest.update(self._digest(relative, self.specs_root / "schematrons" / relative).encode())
+        return digest.hexdigest()
+
+    def _digest(self, key: str, path: Path) -> str:
+        with self._lock:
+            if key not in self._digests:
+                if path.is_dir():
+                    files = hashlib.sha256()
+                    for xsd in sorted(path.rglob("*.xsd")):
+                        files.update(xsd.read_bytes())
+                    self._digests[key] = files.hexdigest()
+                else:
+                    self._digests[key] = source_digest(path)
+            return self._digests[key]
 
     def schematrons_for(self, tree: etree._ElementTree) -> list[str]:
         template_ids = tree.getroot().xpath("c:templateId/@root", namespaces=CDA_NS)

@@ -25,6 +25,16 @@ class TransientError(DmpError):
     """Timeout, connection failure or 5xx: the same request may be sent again."""
 
 
+class TransientRegistryError(TransientError):
+    """The registry or repository answered that it is busy or out of resources: nothing was stored."""
+
+
+# IHE ITI TF-3 4.2.4.1: the codes that say "try again later" rather than "this submission is wrong".
+TRANSIENT_REGISTRY_CODES = frozenset(
+    {"XDSRegistryBusy", "XDSRepositoryBusy", "XDSRegistryOutOfResources", "XDSRepositoryOutOfResources"}
+)
+
+
 @dataclass
 class RegistryError(DmpError):
     """The registry refused the submission (permanent): its RegistryError codes and texts."""
@@ -204,5 +214,7 @@ def check_response(content_type: str, body: bytes) -> etree._Element:
         errors = [
             (e.get("errorCode", ""), e.get("codeContext", "")) for e in payload.iter(f"{{{ebrim.RS}}}RegistryError")
         ]
+        if errors and all(code in TRANSIENT_REGISTRY_CODES for code, _ in errors):
+            raise TransientRegistryError("; ".join(f"{code}: {text}" for code, text in errors))
         raise RegistryError(errors or [("XDSRegistryError", status)])
     return payload

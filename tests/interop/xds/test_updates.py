@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from app.domain.access import Role
 from app.domain.dmp import DmpStatus
@@ -21,7 +22,7 @@ from app.sandbox.dmp import DmpSandbox
 from app.sandbox.pki import Pki
 from app.services.dmp import CONTENT_TYPE, DmpFeeder
 from app.store.db import Database
-from app.store.dmp import DmpRepository
+from app.store.dmp import OUTBOX, DmpRepository
 from tests.api import test_documents
 from tests.api.test_documents import _generate
 from tests.conftest import ClientAs
@@ -62,6 +63,16 @@ async def _cda_bytes(client: httpx.AsyncClient, document_id: object) -> bytes:
     response = await client.get(f"/documents/{document_id}/cda")
     assert response.status_code == 200
     return response.content
+
+
+async def _due_now(worker: DmpFeeder, document_id: object) -> None:
+    """Skip the backoff of a retried request."""
+    async with worker.database.write() as connection:
+        await connection.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.document_id == uuid.UUID(str(document_id)))
+            .values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
 
 
 async def _dmp(client: httpx.AsyncClient, document_id: object) -> dict[str, object]:
@@ -157,13 +168,13 @@ async def test_registry_errors_on_iti57_end_in_the_dead_letter(
     document = await _sent(client, worker, edge["E-1"])
     await client.post(f"/documents/{document['id']}/dmp/deprecate")
     sandbox.control.inject("registry-error", times=2)  # the ITI-18 lookup takes the first
-    report = await worker.deliver("w1")
-    assert report.failed == 1 and "XDSRegistryBusy" in report.errors[str(document["id"])]
+    report = await worker.deliver("w1")  # a busy registry is transient: retried later, not dead-lettered
+    assert report.retried == 1 and report.failed == 0
     status = await _dmp(client, document["id"])
-    assert status["status"] == "failed" and "XDSRegistryBusy" in str(status["last_error"])
-    # The same request asked again, now against a closed DMP: the registry's own refusal is kept.
+    assert status["status"] == "queued" and "XDSRegistryBusy" in str(status["last_error"])
+    # Against a closed DMP the registry's refusal is permanent: the dead letter, with the registry's error.
     sandbox.control.patients[E1_INS] = "fermé"
-    assert (await client.post(f"/documents/{document['id']}/dmp/deprecate")).status_code == 200
+    await _due_now(worker, document["id"])
     assert (await worker.deliver("w1")).failed == 1
     status = await _dmp(client, document["id"])
     assert status["status"] == "failed" and "XDSUnknownPatientId" in str(status["last_error"])
