@@ -120,7 +120,7 @@ class DmpFeeder:
             if entry.patient_id is None:
                 raise MetadataError("patientId", "no INS in the document")
         except (DocumentInvalid, MetadataError) as exc:
-            await self._finish(worker, row, report, DmpStatus.FAILED, f"document: {exc}", outcome=422)
+            await self.finish(worker, row, report, DmpStatus.FAILED, f"document: {exc}", outcome=422)
             return
         context = replace(self.vihf_context, patient_id=entry.patient_id)
         assertion = vihf.build(context, self.client.signer)
@@ -130,7 +130,7 @@ class DmpFeeder:
                 found = await self.client.find_by_unique_id([entry.unique_id], assertion)
                 if found:
                     report.reconciled += 1
-                    await self._finish(worker, row, report, DmpStatus.SENT, None, outcome=200, counted=False)
+                    await self.finish(worker, row, report, DmpStatus.SENT, None, outcome=200, counted=False)
                     await dmp_updates.replaced(self, previous)
                     return
             replaces = None
@@ -148,23 +148,23 @@ class DmpFeeder:
             )
             await self.client.provide_and_register(submission, assertion)
         except RegistryError as exc:
-            await self._finish(worker, row, report, DmpStatus.FAILED, str(exc), outcome=400)
+            await self.finish(worker, row, report, DmpStatus.FAILED, str(exc), outcome=400)
         except TransientError as exc:
             attempts = row.attempts + 1
             if attempts >= self.policy.attempts:
-                await self._finish(worker, row, report, DmpStatus.FAILED, f"gave up: {exc}", outcome=503)
+                await self.finish(worker, row, report, DmpStatus.FAILED, f"gave up: {exc}", outcome=503)
                 return
             report.retried += 1
             due = next_attempt(
                 self.clock(), attempts, initial=self.policy.backoff_initial, ceiling=self.policy.backoff_max
             )
             await self._record(worker, row, DmpStatus.QUEUED, error=str(exc), next_attempt_at=due)
-            await self._trace(row, 503, "retry")
+            await self.trace_delivery(row, 503, "retry")
         else:
-            await self._finish(worker, row, report, DmpStatus.SENT, None, outcome=200)
+            await self.finish(worker, row, report, DmpStatus.SENT, None, outcome=200)
             await dmp_updates.replaced(self, previous)
 
-    async def _finish(
+    async def finish(
         self,
         worker: str,
         row: OutboxRow,
@@ -175,22 +175,23 @@ class DmpFeeder:
         outcome: int,
         counted: bool = True,
     ) -> None:
+        """The row's final state: sent (or the acknowledged correction: deleted, deprecated...) or failed."""
         await self._record(worker, row, status, error=error)
-        if status is DmpStatus.SENT and counted:
-            report.sent += 1
         if status is DmpStatus.FAILED:
             report.failed += 1
             report.errors[str(row.document_id)] = error or ""
-        await self._trace(row, outcome, status.value)
+        elif counted:
+            report.sent += 1
+        await self.trace_delivery(row, outcome, status.value)
 
-    async def _trace(self, row: OutboxRow, outcome: int, result: str) -> None:
+    async def trace_delivery(self, row: OutboxRow, outcome: int, result: str) -> None:
         if self.audit is None:
             return
         await trace(
             self.audit,
             SYSTEM,
-            action="dmp-iti41",
-            operation="send",
+            action="dmp-iti41" if row.operation == DmpOperation.SEND else "dmp-iti57",
+            operation=row.operation,
             outcome=outcome,
             resource_type="cda_document",
             resource_id=str(row.document_id),

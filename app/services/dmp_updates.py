@@ -23,7 +23,6 @@ from app.domain.dmp import (
 from app.interop.cda.xds import Code, MetadataError, document_entry
 from app.interop.xds import ebrim, vihf
 from app.interop.xds.client import RegisteredEntry, RegistryError, TransientError
-from app.services.audit import trace
 from app.store.dmp import DmpRepository, OutboxRow
 from app.store.documents import DocumentRepository, DocumentRow
 
@@ -72,7 +71,7 @@ async def deliver_update(feeder: DmpFeeder, worker: str, row: OutboxRow, report:
             raise MetadataError("patientId", "no INS in the document")
         visibility = visibility_codes(flags)
     except MetadataError as exc:
-        await _finish(feeder, worker, row, report, DmpStatus.FAILED, f"document: {exc}", outcome=422)
+        await feeder.finish(worker, row, report, DmpStatus.FAILED, f"document: {exc}", outcome=422)
         return
     assertion = vihf.build(replace(feeder.vihf_context, patient_id=entry.patient_id), feeder.client.signer)
     try:
@@ -82,7 +81,7 @@ async def deliver_update(feeder: DmpFeeder, worker: str, row: OutboxRow, report:
         current = found[0]
         if _done(feeder, operation, current, flags):
             report.reconciled += 1
-            await _finish(feeder, worker, row, report, acknowledged(operation), None, outcome=200, counted=False)
+            await feeder.finish(worker, row, report, acknowledged(operation), None, outcome=200, counted=False)
             return
         submission = ebrim.Submission(
             unique_id=f"2.25.{uuid.uuid4().int}",
@@ -102,11 +101,11 @@ async def deliver_update(feeder: DmpFeeder, worker: str, row: OutboxRow, report:
             )
         await feeder.client.update_document_set(request, assertion)
     except RegistryError as exc:
-        await _finish(feeder, worker, row, report, DmpStatus.FAILED, str(exc), outcome=400)
+        await feeder.finish(worker, row, report, DmpStatus.FAILED, str(exc), outcome=400)
     except TransientError as exc:
         attempts = row.attempts + 1
         if attempts >= feeder.policy.attempts:
-            await _finish(feeder, worker, row, report, DmpStatus.FAILED, f"gave up: {exc}", outcome=503)
+            await feeder.finish(worker, row, report, DmpStatus.FAILED, f"gave up: {exc}", outcome=503)
             return
         report.retried += 1
         due = next_attempt(
@@ -116,46 +115,9 @@ async def deliver_update(feeder: DmpFeeder, worker: str, row: OutboxRow, report:
             await DmpRepository(connection).record(
                 row.document_id, worker, feeder.clock(), status=DmpStatus.QUEUED, error=str(exc), next_attempt_at=due
             )
-        await _trace(feeder, row, 503, "retry")
+        await feeder.trace_delivery(row, 503, "retry")
     else:
-        await _finish(feeder, worker, row, report, acknowledged(operation), None, outcome=200)
-
-
-async def _finish(
-    feeder: DmpFeeder,
-    worker: str,
-    row: OutboxRow,
-    report: DeliveryReport,
-    status: DmpStatus,
-    error: str | None,
-    *,
-    outcome: int,
-    counted: bool = True,
-) -> None:
-    async with feeder.database.write() as connection:
-        await DmpRepository(connection).record(row.document_id, worker, feeder.clock(), status=status, error=error)
-    if status is DmpStatus.FAILED:
-        report.failed += 1
-        report.errors[str(row.document_id)] = error or ""
-    elif counted:
-        report.sent += 1
-    await _trace(feeder, row, outcome, status.value)
-
-
-async def _trace(feeder: DmpFeeder, row: OutboxRow, outcome: int, result: str) -> None:
-    if feeder.audit is None:
-        return
-    await trace(
-        feeder.audit,
-        SYSTEM,
-        action="dmp-iti57",
-        operation=row.operation,
-        outcome=outcome,
-        resource_type="cda_document",
-        resource_id=str(row.document_id),
-        usager_ids=[row.usager_id],
-        detail={"unique_id": row.unique_id, "result": result, "attempt": row.attempts + 1},
-    )
+        await feeder.finish(worker, row, report, acknowledged(operation), None, outcome=200)
 
 
 async def held_back(feeder: DmpFeeder, worker: str, row: OutboxRow) -> bool:
@@ -165,7 +127,7 @@ async def held_back(feeder: DmpFeeder, worker: str, row: OutboxRow) -> bool:
             return False  # the common case costs one read, no write transaction
     async with feeder.database.write() as connection:
         await DmpRepository(connection).hold(row.document_id, worker, feeder.clock(), reason=USAGER_OPPOSED)
-    await _trace(feeder, row, 403, USAGER_OPPOSED)
+    await feeder.trace_delivery(row, 403, USAGER_OPPOSED)
     return True
 
 
