@@ -8,15 +8,12 @@ import base64
 import hashlib
 import json
 import random
-import socket
-import ssl
 import threading
 import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-import uvicorn
 from lxml import etree
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -26,6 +23,7 @@ from starlette.routing import Route
 from app.interop.xds import dsg, ebrim, soap, vihf
 from app.sandbox.dmp_update import ITI57_RESPONSE, confidentiality_codes, describe_version, plan_update
 from app.sandbox.pki import Pki
+from app.sandbox.server import BackgroundServer
 
 SOAP_TYPE = "application/soap+xml; charset=UTF-8"
 FAILURE = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Failure"
@@ -330,46 +328,20 @@ class DmpSandbox:
 
     def __init__(self, pki: Pki, *, control: DmpControl | None = None, host: str = "127.0.0.1", port: int = 0):
         self.control = control or DmpControl(ca_file=pki.ca_cert)
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((host, port))
-        self.host, self.port = self._socket.getsockname()[:2]
-        config = uvicorn.Config(
-            build_app(self.control),
-            ssl_certfile=str(pki.server_cert),
-            ssl_keyfile=str(pki.server_key),
-            ssl_ca_certs=str(pki.ca_cert),
-            ssl_cert_reqs=ssl.CERT_REQUIRED,
-            log_level="warning",
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-            access_log=False,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread: threading.Thread | None = None
+        self._server = BackgroundServer(build_app(self.control), host, port, name="DMP sandbox", mutual_tls=pki)
+        self.host, self.port = self._server.host, self._server.port
 
     @property
     def base_url(self) -> str:
-        return f"https://{self.host}:{self.port}"
+        return self._server.url
 
     def start(self) -> DmpSandbox:
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, name="dmp-sandbox", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the DMP sandbox did not start")
-            time.sleep(0.02)
+        self._server.start()
         return self
 
     def stop(self) -> None:
         self.control.stopping = True
-        self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._socket.close()
+        self._server.stop()
 
     def __enter__(self) -> DmpSandbox:
         return self.start()

@@ -6,8 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
-import ssl
 import threading
 import time
 from collections import deque
@@ -16,7 +14,6 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,6 +23,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from app.domain.ins import InsiIdentity, InsNumber, insi_text
 from app.interop.insi import messages
 from app.sandbox.pki import Pki, make_pki
+from app.sandbox.server import BackgroundServer
 
 TEST_IDENTITIES = messages.DATA / "test-identities.json"
 SOAP_TYPE = "application/soap+xml; charset=utf-8"
@@ -220,47 +218,22 @@ class InsiSandbox:
     def __init__(self, pki: Pki, *, control: SandboxControl | None = None, host: str = "127.0.0.1", port: int = 0):
         self.pki = pki
         self.control = control or SandboxControl()
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((host, port))
-        self.host, self.port = self._socket.getsockname()[:2]
-        config = uvicorn.Config(
-            build_app(self.control),
-            ssl_certfile=str(pki.server_cert),
-            ssl_keyfile=str(pki.server_key),
-            ssl_ca_certs=str(pki.ca_cert),
-            ssl_cert_reqs=ssl.CERT_REQUIRED,
-            http=_ClientCertificateProtocol,
-            log_level="warning",
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-            access_log=False,
+        self._server = BackgroundServer(
+            build_app(self.control), host, port, name="INSi sandbox", mutual_tls=pki, http=_ClientCertificateProtocol
         )
-        self._server = uvicorn.Server(config)
-        self._thread: threading.Thread | None = None
+        self.host, self.port = self._server.host, self._server.port
 
     @property
     def url(self) -> str:
-        return f"https://{self.host}:{self.port}/lps"
+        return f"{self._server.url}/lps"
 
     def start(self) -> InsiSandbox:
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, name="insi-sandbox", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the INSi sandbox did not start")
-            time.sleep(0.02)
+        self._server.start()
         return self
 
     def stop(self) -> None:
         self.control.stopping = True
-        self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._socket.close()
+        self._server.stop()
 
 
 def main() -> None:
