@@ -101,18 +101,21 @@ async def test_verify_detects_a_modified_row(client: httpx.AsyncClient, clean_da
         with pytest.raises(Exception, match="append-only"):
             async with connection.begin_nested():
                 await connection.execute(update(AUDIT).where(AUDIT.c.id == target).values(actor="nobody"))
-    async with clean_database.write() as connection:
-        if connection.dialect.name == "postgresql":
+    # One connection drops the guard and puts it back: another pooled SQLite connection could still hold the
+    # schema it read before the drop and refuse to create a trigger it believes is there.
+    async with clean_database.engine.connect() as connection:
+        postgresql = connection.dialect.name == "postgresql"
+        if postgresql:
             await connection.execute(text("ALTER TABLE audit_event DISABLE TRIGGER audit_event_no_update"))
         else:
             await connection.execute(text("DROP TRIGGER audit_event_no_update"))
         await connection.execute(update(AUDIT).where(AUDIT.c.id == target).values(outcome=200, actor="nobody"))
-    try:
-        report = await verify(clean_database)
-        assert [b.event_id for b in report.breaks] == [target]
-    finally:
-        async with clean_database.write() as connection:
-            if connection.dialect.name == "postgresql":
+        await connection.commit()
+        try:
+            report = await verify(clean_database)
+            assert [b.event_id for b in report.breaks] == [target]
+        finally:
+            if postgresql:
                 await connection.execute(text("ALTER TABLE audit_event ENABLE TRIGGER audit_event_no_update"))
             else:
                 await connection.execute(
@@ -121,6 +124,7 @@ async def test_verify_detects_a_modified_row(client: httpx.AsyncClient, clean_da
                         "BEGIN SELECT RAISE(ABORT, 'audit_event is append-only'); END"
                     )
                 )
+            await connection.commit()
 
 
 async def test_national_service_calls_are_traced(app: FastAPI, clean_database: Database) -> None:
