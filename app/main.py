@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +18,7 @@ from app import logs
 from app.api import identity as identity_api
 from app.api import problems
 from app.api.auth import security_router
+from app.api.fast_reads import FastReads
 from app.api.middleware import BodySizeLimit
 from app.api.routes import api_routers
 from app.api.security import AuditMiddleware, RateLimiter, SecurityHeaders, gate, public, route_table
@@ -58,6 +60,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             validator = shared_validator(settings.resolved_cda_cache_dir())
             app.state.cda_validator = validator
             threading.Thread(target=validator.warm, name="cda-warm", daemon=True).start()
+        if owned:
+            # The modules, routes and models loaded so far live as long as the process: out of the cyclic
+            # collector's reach, a full collection under load takes milliseconds instead of 100+ ms (p99).
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:
@@ -125,6 +132,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             await connection.exec_driver_sql("SELECT 1")
         return {"status": "ok", "database": app.state.database.dialect}
 
+    app.add_middleware(FastReads)  # inside the audit middleware: the lane's reads are audited alike
     app.add_middleware(AuditMiddleware)
     app.add_middleware(
         BodySizeLimit,

@@ -10,13 +10,14 @@ from starlette.responses import Response
 
 from app.api import deps
 from app.api.deps import CurrentPrincipal, IfMatch, ReadConnection, WriteConnection
+from app.api.fast_reads import fast_read
 from app.api.problems import responses
 from app.api.schemas import HistoryEntryBase, ListFilters
 from app.api.security import note_usagers, requires
 from app.domain.access import Permission
 from app.domain.errors import NotFound
 from app.services.resources import ResourceService
-from app.store.repository import HistoryEntry
+from app.store.repository import HistoryEntry, StoredRow
 
 JSON = "application/json"
 
@@ -59,6 +60,12 @@ def resource_router(
         if usager_data:
             note_usagers(request, (orjson.loads(body).get(usager_key) for body in bodies))
 
+    def touched_rows(request: Request, rows: list[StoredRow]) -> None:
+        if usager_key == "id":  # an usager's own record: its id is the usager (no need to parse the body)
+            note_usagers(request, (row.id for row in rows))
+        else:
+            touched(request, [row.body for row in rows])
+
     patch_schema = patch_model(name, create_model_)
     page_schema = create_model(f"{name}Page", items=(list[public], ...), next_cursor=(str | None, None))  # type: ignore[valid-type]
     history_schema = create_model(f"{name}Version", __base__=HistoryEntryBase, document=(public, ...))
@@ -86,7 +93,7 @@ def resource_router(
         principal: CurrentPrincipal,
     ) -> Response:
         row = await service(connection, principal).create(data)
-        touched(request, [row.body])
+        touched_rows(request, [row])
         return one(row.body, row.version, 201, f"{request.url.path}/{row.id}")
 
     @router.get(
@@ -97,6 +104,7 @@ def resource_router(
         response_model=page_schema,
         responses=responses(400, 422),
     )
+    @fast_read("page", filters)
     async def list_(
         request: Request,
         query: Annotated[filters, Query()],  # type: ignore[valid-type]
@@ -115,7 +123,7 @@ def resource_router(
             sort=sort,
             include_archived=chosen.include_archived,
         )
-        touched(request, [r.body for r in result.rows])
+        touched_rows(request, result.rows)
         next_cursor = deps.encode_cursor(result.next_cursor, sort) if result.next_cursor else None
         body = (
             b'{"items":['
@@ -137,11 +145,12 @@ def resource_router(
         response_model=public,
         responses=responses(404, 422),
     )
+    @fast_read("one")
     async def read(
         request: Request, resource_id: uuid.UUID, connection: ReadConnection, principal: CurrentPrincipal
     ) -> Response:
         row = await service(connection, principal).read(resource_id)
-        touched(request, [row.body])
+        touched_rows(request, [row])
         return one(row.body, row.version)
 
     if editable:
@@ -164,7 +173,7 @@ def resource_router(
         ) -> Response:
             document = cast(BaseModel, changes).model_dump(mode="json", exclude_unset=True)
             row = await service(connection, principal).patch(resource_id, version, document)
-            touched(request, [row.body])
+            touched_rows(request, [row])
             return one(row.body, row.version)
 
         @router.put(
@@ -184,7 +193,7 @@ def resource_router(
             principal: CurrentPrincipal,
         ) -> Response:
             row = await service(connection, principal).replace(resource_id, version, data)
-            touched(request, [row.body])
+            touched_rows(request, [row])
             return one(row.body, row.version)
 
         @router.delete(
@@ -203,7 +212,7 @@ def resource_router(
             principal: CurrentPrincipal,
         ) -> Response:
             row = await service(connection, principal).archive(resource_id, version)
-            touched(request, [row.body])
+            touched_rows(request, [row])
             return one(row.body, row.version)
 
     @router.get(

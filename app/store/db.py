@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -56,12 +58,65 @@ def create_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> Async
     )
 
 
+class _HeldReaders:
+    """Autocommit connections kept checked out of the engine's pool and lent to reads in turn.
+
+    A read by primary key costs less than SQLAlchemy's checkout and return of a pooled connection (the
+    pool's bookkeeping, a greenlet, the isolation level set and reset; measured in bench/bench_reads.py), so
+    on PostgreSQL up to ``limit`` connections stay out of the pool for reads; writes keep the rest. A
+    connection that failed is rolled back, or closed and replaced when it is no longer usable.
+    """
+
+    def __init__(self, reader: AsyncEngine, limit: int) -> None:
+        self._reader = reader
+        self.limit = limit
+        self._held: list[AsyncConnection] = []
+        self._opening = 0
+        self._idle: asyncio.Queue[AsyncConnection] = asyncio.Queue()
+
+    async def take(self) -> AsyncConnection:
+        if self._idle.empty() and self._opening + len(self._held) < self.limit:
+            self._opening += 1
+            try:
+                connection = await self._reader.connect()
+            finally:
+                self._opening -= 1
+            self._held.append(connection)
+            return connection
+        return await self._idle.get()
+
+    async def give_back(self, connection: AsyncConnection) -> None:
+        usable = not (connection.invalidated or connection.closed)
+        if usable and connection.in_transaction():  # SQLAlchemy's own autobegun unit, nothing on the server
+            try:
+                await connection.rollback()
+            except Exception:
+                usable = False
+        if usable:
+            self._idle.put_nowait(connection)
+            return
+        self._held.remove(connection)
+        with contextlib.suppress(Exception):
+            await connection.close()
+
+    async def close(self) -> None:
+        held, self._held = self._held, []
+        for connection in held:
+            await connection.close()
+
+
 class Database:
     """One engine; write units of work in a transaction, reads in autocommit (no BEGIN/ROLLBACK trips)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, held_readers: int | None = None) -> None:
+        """``held_readers``: pooled connections kept for reads (default: half the pool on PostgreSQL, none on
+        SQLite, whose connections are cheap to check out)."""
         self.engine = engine
         self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
+        if held_readers is None:
+            size = getattr(engine.pool, "size", lambda: 0)()
+            held_readers = size // 2 if engine.dialect.name == "postgresql" else 0
+        self._held = _HeldReaders(self._reader, held_readers) if held_readers > 0 else None
 
     @property
     def dialect(self) -> str:
@@ -74,8 +129,17 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self._reader.connect() as connection:
+        if self._held is None:
+            async with self._reader.connect() as connection:
+                yield connection
+            return
+        connection = await self._held.take()
+        try:
             yield connection
+        finally:
+            await self._held.give_back(connection)
 
     async def dispose(self) -> None:
+        if self._held is not None:
+            await self._held.close()
         await self.engine.dispose()

@@ -14,6 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.domain.access import Principal
 from app.store import tables
+from app.store.pg_bulk import insert_rows
 from app.store.repository import USAGER_ESSMS
 
 
@@ -109,7 +110,9 @@ class IdentityJournal:
         """INSi call rows and trace rows (``detail`` already JSON), each list in one statement."""
         if calls:
             await self.connection.execute(insert(INSI_CALL), calls)
-        if traces:
+        if traces and self.connection.dialect.name == "postgresql":
+            await insert_rows(self.connection, TRACE, traces)  # read traces come with every identity read
+        elif traces:
             await self.connection.execute(insert(TRACE), traces)
 
     async def insi_calls(

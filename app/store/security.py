@@ -15,6 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from app.domain.access import Membership, Role, Scope
 from app.domain.audit import GENESIS, AuditEvent, chain_hash
 from app.store import tables
+from app.store.pg_bulk import insert_rows
 
 
 def _t(model: type[Any]) -> Table:
@@ -392,11 +393,13 @@ class AuditRepository:
 
     async def append(self, events: list[AuditEvent]) -> None:
         """Chain and insert ``events`` in order (the caller's transaction holds the chain lock)."""
-        if self.connection.dialect.name == "postgresql":
+        postgres = self.connection.dialect.name == "postgresql"
+        if postgres:
             # Events already wait in memory until appended; not waiting for the WAL flush keeps reads cheap
             # (a crash loses at most the last moments of the trail, never its consistency).
-            await self.connection.execute(text("SET LOCAL synchronous_commit = off"))
-            await self.connection.execute(text(f"SELECT pg_advisory_xact_lock({_AUDIT_LOCK})"))
+            await self.connection.execute(
+                text(f"SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock({_AUDIT_LOCK})")
+            )
         previous = await self.connection.scalar(select(AUDIT.c.hash).order_by(AUDIT.c.id.desc()).limit(1))
         previous = previous or GENESIS
         rows = []
@@ -423,16 +426,25 @@ class AuditRepository:
             previous = digest
         if not rows:
             return
-        # One multi-row statement per batch; ids come back in the order of the events.
-        inserted = await self.connection.execute(
-            insert(AUDIT).returning(AUDIT.c.id, sort_by_parameter_order=True), rows
-        )
+        if postgres:
+            # Ids grow in insertion order (the chain lock is held), which follows the rows' order.
+            event_ids = sorted(await insert_rows(self.connection, AUDIT, rows, returning="id"))
+        else:
+            # One multi-row statement per batch; ids come back in the order of the events.
+            inserted = await self.connection.execute(
+                insert(AUDIT).returning(AUDIT.c.id, sort_by_parameter_order=True), rows
+            )
+            event_ids = list(inserted.scalars().all())
         links = [
             {"event_id": event_id, "usager_id": u}
-            for event_id, event in zip(inserted.scalars().all(), events, strict=True)
+            for event_id, event in zip(event_ids, events, strict=True)
             for u in set(event.usager_ids)
         ]
-        if links:
+        if not links:
+            return
+        if postgres:
+            await insert_rows(self.connection, AUDIT_USAGER, links)
+        else:
             await self.connection.execute(insert(AUDIT_USAGER), links)
 
     async def chain(self, after: int, limit: int) -> list[StoredAuditEvent]:
