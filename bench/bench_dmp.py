@@ -1,19 +1,27 @@
 """Generate, queue and deliver N CDA documents to the DMP sandbox (own process, mutual TLS) and report the
-rates of each phase, end to end, and the peak RSS of the workers.
+end-to-end rate, each phase's time and CPU, and the peak RSS of the workers.
 
-    .venv/bin/python bench/bench_dmp.py [--count 10000] [--usagers 100] [--workers 2] [--concurrency 4]
-                                        [--database-url postgresql+asyncpg://…] [--failure-rate 0]
+    .venv/bin/python bench/bench_dmp.py [--count 10000] [--usagers 100] [--generators 2] [--workers 2]
+                                        [--concurrency 4] [--database-url postgresql+asyncpg://…]
+                                        [--failure-rate 0]
 
 Setup (not timed): the sandbox (`dui dmp sandbox`, a throwaway PKI), a database (SQLite file, or a fresh
 PostgreSQL database `dui_bench_dmp`), one organisme, one EHPAD, one professional and U usagers with a
-qualified identity (INS), loaded through the fixture loader.
-Timed:
-1. generation: N documents (N1 with its PDF/A rendering), each built, validated by the ANS XSD and
-   schematrons, stored and queued in the outbox in one transaction, through DocumentService;
-2. delivery: W `dui worker --once` processes deliver the outbox over mTLS (the stored validation is checked
-   against the document's bytes and the rules in force, VIHF and submission-set signatures, ITI-41 MTOM; the
-   sandbox checks schema, signatures and hashes);
-then every uniqueId is looked up through ITI-18: all registered, once.
+qualified identity (INS), loaded through the fixture loader; G generating processes, each loading its own
+validator (the compiled schematrons, about 1.2 GB) and rendering one PDF (fonts) before the clock starts.
+Timed, everything at once as in production (`dui worker` is always on; the outbox row is written in the
+document's transaction), from the start of generation to the last outbox row settled:
+- generation: the G processes share the N documents (N1 with its PDF/A rendering), one at a time each, like
+  G API processes: each document prepared through DocumentService.prepare (read, built, rendered, validated
+  by the ANS XSD and every applicable schematron) outside the write transaction, then stored and queued in
+  the outbox in one (DocumentService.store);
+- delivery, meanwhile: W `dui worker` processes (C documents in flight each) deliver the outbox over mTLS
+  (the stored validation checked against the document's bytes and the rules in force, VIHF and
+  submission-set signatures, ITI-41 MTOM; the sandbox checks schema, signatures and hashes).
+Each document is distinct (its own id, setId and time; the U usagers take turns): nothing is reused between
+documents. Then every uniqueId is looked up through ITI-18: all registered, once. Reported: the wall time of
+generation and of the delivery left after it, and the CPU of the generating processes, the workers (their
+start included), the sandbox, the local PostgreSQL server and the rest of the (shared) machine.
 """
 
 from __future__ import annotations
