@@ -65,6 +65,20 @@ class PdfNotPdfA(DomainError):
 
 
 @dataclass(frozen=True)
+class PreparedDocument:
+    """A document built and validated, not stored yet (see :meth:`DocumentService.prepare`)."""
+
+    document_id: uuid.UUID
+    usager_id: uuid.UUID
+    essms_id: uuid.UUID
+    kind: DocumentKind
+    uploaded: bool
+    generated: GeneratedDocument
+    report: ValidationReport
+    parent: DocumentRow | None
+
+
+@dataclass(frozen=True)
 class StoredDocument:
     row: DocumentRow
     generated: GeneratedDocument | None = None
@@ -193,6 +207,11 @@ class DocumentService:
 
     async def generate(self, usager_id: uuid.UUID, request: DocumentRequest) -> StoredDocument:
         """Build, validate, derive the XDS metadata and store one document; nothing is stored if it fails."""
+        return await self.store(await self.prepare(usager_id, request))
+
+    async def prepare(self, usager_id: uuid.UUID, request: DocumentRequest) -> PreparedDocument:
+        """Build and validate one document, writing nothing: a caller may do this outside the write transaction
+        (on SQLite a write transaction holds the database's only write lock) and :meth:`store` it in one."""
         source, source_essms = await self._source(usager_id, request)
         usager, essms, professional, stay = await self._context(
             usager_id, request.essms_id or source_essms, request.professional_id
@@ -229,17 +248,25 @@ class DocumentService:
             source=source,
         )
         report = await self.validate(generated.xml)
+        return PreparedDocument(
+            document_id, usager_id, essms.id, request.kind, uploaded is not None, generated, report, parent
+        )
+
+    async def store(self, prepared: PreparedDocument) -> StoredDocument:
+        """Store a prepared document and queue it for the DMP, in the caller's transaction. A replacement is
+        checked again here: the replaced version must still be the current one."""
+        generated = prepared.generated
         row = await self._store(
-            document_id,
-            usager_id,
-            essms.id,
-            request.kind.value,
-            "uploaded" if uploaded else "generated",
+            prepared.document_id,
+            prepared.usager_id,
+            prepared.essms_id,
+            prepared.kind.value,
+            "uploaded" if prepared.uploaded else "generated",
             generated.xml,
             generated.pdf,
             render_html(generated.header.title, generated.blocks),
-            report,
-            parent,
+            prepared.report,
+            prepared.parent,
         )
         return StoredDocument(row, generated)
 

@@ -7,6 +7,7 @@ embedded, XMP metadata with a ``pdfaid`` part and conformance, an OutputIntent w
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -14,9 +15,9 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-from pypdf import PdfReader, PdfWriter
+from pypdf import PdfReader
 from pypdf.errors import PdfReadError
-from pypdf.generic import ArrayObject, DictionaryObject, NameObject, NumberObject, StreamObject, TextStringObject
+from pypdf.generic import DictionaryObject
 
 _FONT_FILES = ("/FontFile", "/FontFile2", "/FontFile3")
 
@@ -69,7 +70,8 @@ def _xmp(title: str, producer: str, created: datetime) -> bytes:
 def render_pdfa(
     title: str, blocks: list[Block], *, producer: str = "DUI backend", created: datetime | None = None
 ) -> bytes:
-    """A PDF/A-2b rendering: embedded TrueType fonts, XMP identification, sRGB OutputIntent."""
+    """A PDF/A-2b rendering: embedded TrueType fonts, XMP identification, sRGB OutputIntent, written by
+    reportlab in one pass (no second library reading and writing the file again)."""
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
@@ -96,42 +98,55 @@ def render_pdfa(
         title=title,
         author=producer,
         creator=producer,
+        producer=producer,
         invariant=1,
         pageCompression=1,
         # The canvas starts on our embedded font, never on the non-embedded standard Helvetica.
         initialFontName=regular,
     )
-    document.build(story)
-    return _make_pdfa(raw.getvalue(), title, producer, created)
+    document.build(story, canvasmaker=_pdfa_canvas(title, producer, created))
+    return raw.getvalue()
 
 
-def _make_pdfa(pdf: bytes, title: str, producer: str, created: datetime) -> bytes:
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
-    icc = StreamObject()
-    icc.set_data(srgb_profile())
-    icc[NameObject("/N")] = NumberObject(3)
-    intent = DictionaryObject(
-        {
-            NameObject("/Type"): NameObject("/OutputIntent"),
-            NameObject("/S"): NameObject("/GTS_PDFA1"),
-            NameObject("/OutputConditionIdentifier"): TextStringObject("sRGB IEC61966-2.1"),
-            NameObject("/Info"): TextStringObject("sRGB IEC61966-2.1"),
-            NameObject("/DestOutputProfile"): writer._add_object(icc),
-        }
-    )
-    metadata = StreamObject()
-    metadata.set_data(_xmp(title, producer, created))
-    metadata[NameObject("/Type")] = NameObject("/Metadata")
-    metadata[NameObject("/Subtype")] = NameObject("/XML")
-    root = writer.root_object
-    root[NameObject("/OutputIntents")] = ArrayObject([writer._add_object(intent)])
-    root[NameObject("/Metadata")] = writer._add_object(metadata)
+def _pdfa_canvas(title: str, producer: str, created: datetime) -> Any:
+    """A reportlab canvas class whose file carries the PDF/A parts: the XMP metadata (unfiltered, as PDF/A
+    wants it), the sRGB OutputIntent, the document information dated like the XMP, and a file identifier
+    of its own (reportlab's invariant mode would give every rendering of the same title the same one)."""
+    from reportlab.pdfbase.pdfdoc import PDFArray, PDFCatalog, PDFDictionary, PDFName, PDFStream, PDFString
+    from reportlab.pdfgen.canvas import Canvas
+
+    class Catalog(PDFCatalog):  # type: ignore[misc]
+        __NoDefault__ = [*PDFCatalog.__NoDefault__, "OutputIntents"]
+
     stamp = created.strftime("D:%Y%m%d%H%M%S+00'00'")
-    writer.add_metadata({"/Title": title, "/Producer": producer, "/CreationDate": stamp, "/ModDate": stamp})
-    writer.generate_file_identifiers()
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
+
+    class PdfACanvas(Canvas):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            document = self._doc
+            catalog = Catalog()
+            catalog.__dict__.update(document.Catalog.__dict__)
+            document.Catalog = document._catalog = catalog
+            profile = PDFStream(PDFDictionary({"N": 3}), content=srgb_profile())
+            intent = PDFDictionary(
+                {
+                    "Type": PDFName("OutputIntent"),
+                    "S": PDFName("GTS_PDFA1"),
+                    "OutputConditionIdentifier": PDFString("sRGB IEC61966-2.1"),
+                    "Info": PDFString("sRGB IEC61966-2.1"),
+                    "DestOutputProfile": document.Reference(profile),
+                }
+            )
+            catalog.OutputIntents = PDFArray([document.Reference(intent)])
+            catalog.Metadata = PDFStream(
+                PDFDictionary({"Type": PDFName("Metadata"), "Subtype": PDFName("XML")}),
+                content=_xmp(title, producer, created),
+                filters=[],
+            )
+            self.setDateFormatter(lambda *_: stamp)
+            document.updateSignature(os.urandom(16))
+
+    return PdfACanvas
 
 
 def _fonts_of(resources: object, seen: set[int], issues: list[str]) -> None:

@@ -24,7 +24,10 @@ SCH = "http://purl.oclc.org/dsdl/schematron"
 XSL = "http://www.w3.org/1999/XSL/Transform"
 SVRL = "http://purl.oclc.org/dsdl/svrl"
 XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
-COMPILER_VERSION = "dui-sch-3"
+COMPILER_VERSION = "dui-sch-4"
+# Marks the stylesheet parameters that stand for a value-set file (see _preloadable_documents).
+PRELOAD = "urn:dui:compiled-schematron"
+PRELOAD_HREF = f"{{{PRELOAD}}}href"
 
 _MACRO_ATTRIBUTES = ("test", "context", "select")
 
@@ -266,7 +269,7 @@ def _active_patterns(schema: etree._Element, phase: str | None) -> set[str] | No
 def compile_schematron(path: Path, *, phase: str | None = None) -> bytes:
     """Compile ``path`` to an XSLT 3.0 stylesheet whose output on a document is an SVRL report."""
     schema, _files = load_schema(path)
-    namespaces = {"xsl": XSL, "svrl": SVRL, "xs": "http://www.w3.org/2001/XMLSchema"}
+    namespaces = {"xsl": XSL, "svrl": SVRL, "xs": "http://www.w3.org/2001/XMLSchema", "dui-sch": PRELOAD}
     for ns in schema.iter(_q("ns")):
         prefix, uri = ns.get("prefix"), ns.get("uri")
         if prefix and uri and prefix not in namespaces:
@@ -279,10 +282,10 @@ def compile_schematron(path: Path, *, phase: str | None = None) -> bytes:
     # One index of the document's elements by local name, built once, serves every pattern's selection.
     etree.SubElement(stylesheet, _x("key"), name=NAME_KEY, match="*", use="local-name()")
     # Schema- and pattern-level variables are global, evaluated on the document (as in the reference engine).
-    declared: set[str] = set()
+    declared: dict[str, etree._Element] = {}
     for let in [*schema.findall(_q("let")), *(let for p in schema.iter(_q("pattern")) for let in p.findall(_q("let")))]:
         if let.get("name") not in declared:
-            declared.add(let.get("name", ""))
+            declared[let.get("name", "")] = let
             _variable(stylesheet, let)
 
     abstract_rules = {rule.get("id"): rule for rule in schema.iter(_q("rule")) if rule.get("abstract") == "true"}
@@ -313,7 +316,57 @@ def compile_schematron(path: Path, *, phase: str | None = None) -> bytes:
             templates.append(template)
     stylesheet.append(main)
     stylesheet.extend(templates)
+    _preloadable_documents(stylesheet, _literal_globals(schema, declared))
     return bytes(etree.tostring(stylesheet, xml_declaration=True, encoding="UTF-8"))
+
+
+_STRING = re.compile(r"""^\s*(?:'([^']*)'|"([^"]*)")\s*$""")
+_DOCUMENT_CALL = re.compile(r"""(?<![\w.:-])(?:doc|document)\(\s*(?:'([^']*)'|"([^"]*)"|\$([A-Za-z_][\w.-]*))\s*\)""")
+_XPATH_ATTRIBUTES = ("select", "test", "match", "use")
+
+
+def _literal_globals(schema: etree._Element, declared: dict[str, etree._Element]) -> dict[str, str]:
+    """Global variables whose value is a string literal, and never shadowed by a rule's own variable."""
+    local = {let.get("name") for rule in schema.iter(_q("rule")) for let in rule.iter(_q("let"))}
+    literals: dict[str, str] = {}
+    for name, let in declared.items():
+        found = _STRING.match(let.get("value") or "")
+        if found and name not in local:
+            literals[name] = found.group(1) if found.group(1) is not None else found.group(2)
+    return literals
+
+
+def _preloadable_documents(stylesheet: etree._Element, literals: dict[str, str]) -> None:
+    """Each value-set file named by a constant (``doc('include/voc-….xml')``, ``document($jdv_x)`` with
+    ``$jdv_x`` a string) becomes a global parameter whose default is that very call, marked with the file's
+    address: the validator parses the file once and passes it to every run, instead of Saxon reading it again
+    for each document (a transformation keeps the documents it reads only while it runs)."""
+    parameters: dict[str, str] = {}
+    calls: dict[str, str] = {}
+
+    def replace(found: re.Match[str]) -> str:
+        href = found.group(1) if found.group(1) is not None else found.group(2)
+        if href is None:
+            href = literals.get(found.group(3))
+            if href is None:
+                return found.group(0)
+        if href not in parameters:
+            parameters[href] = f"dui-document-{len(parameters)}"
+            calls[href] = found.group(0)
+        return f"${parameters[href]}"
+
+    for element in stylesheet.iter(f"{{{XSL}}}*"):
+        for attribute in _XPATH_ATTRIBUTES:
+            value = element.get(attribute)
+            if value is not None and ("doc(" in value or "document(" in value):
+                element.set(attribute, _DOCUMENT_CALL.sub(replace, value))
+    # After the variables they may name (a parameter's default may use a global variable), before the rest.
+    position = max((i for i, child in enumerate(stylesheet) if child.tag == _x("variable")), default=1) + 1
+    for href, name in parameters.items():
+        parameter = etree.Element(_x("param"), name=name, select=calls[href])
+        parameter.set(PRELOAD_HREF, href)
+        stylesheet.insert(position, parameter)
+        position += 1
 
 
 def _rule_body(rule: etree._Element, abstract_rules: dict[str | None, etree._Element]) -> list[etree._Element]:

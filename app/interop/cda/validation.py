@@ -12,14 +12,17 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urljoin, urlparse
+from urllib.request import url2pathname
 
 from lxml import etree
 
-from app.interop.cda.schematron import compile_schematron, source_digest
+from app.interop.cda.schematron import PRELOAD_HREF, XML_BASE, XSL, compile_schematron, source_digest
 
 SPECS_ROOT = Path(__file__).resolve().parents[2] / "data" / "cda" / "TestContenuCDA-3-0"
 SVRL = "{http://purl.oclc.org/dsdl/svrl}"
 CDA_NS = {"c": "urn:hl7-org:v3"}
+XSL_PARAM = f"{{{XSL}}}param"
 
 PROFILES: tuple[str, ...] = (
     "profils/structurationMinimale/ASIP-STRUCT-MIN-StrucMin.sch",
@@ -97,6 +100,7 @@ class CdaValidator:
         self._xslt = self._processor.new_xslt30_processor()
         self._executables: dict[str, object] = {}
         self._digests: dict[str, str] = {}
+        self._documents: dict[str, object] = {}
         self._schema = etree.XMLSchema(etree.parse(str(specs_root / "infrastructure" / "cda" / "CDA_extended.xsd")))
 
     def compiled_path(self, relative: str) -> Path:
@@ -115,8 +119,28 @@ class CdaValidator:
         with self._lock:
             if relative not in self._executables:
                 path = self.compiled_path(relative)
-                self._executables[relative] = self._xslt.compile_stylesheet(stylesheet_file=str(path))
+                executable = self._xslt.compile_stylesheet(stylesheet_file=str(path))
+                for name, document in self._preloaded(path):
+                    executable.set_parameter(name, document)
+                self._executables[relative] = executable
             return self._executables[relative]
+
+    def _preloaded(self, stylesheet: Path) -> list[tuple[str, object]]:
+        """The value-set files the compiled stylesheet takes as parameters, each parsed once per process (a
+        missing file is left to the parameter's default, which fails as the stylesheet would without it)."""
+        found: list[tuple[str, object]] = []
+        root = etree.parse(str(stylesheet), etree.XMLParser(huge_tree=True)).getroot()
+        base = root.get(XML_BASE) or stylesheet.parent.as_uri() + "/"
+        for parameter in root.iterchildren(XSL_PARAM):
+            href = parameter.get(PRELOAD_HREF)
+            target = Path(url2pathname(urlparse(urljoin(base, href)).path)).resolve() if href else None
+            if target is None or not target.is_file():
+                continue
+            key = str(target)
+            if key not in self._documents:
+                self._documents[key] = self._processor.parse_xml(xml_file_name=key)
+            found.append((parameter.get("name", ""), self._documents[key]))
+        return found
 
     def warm(self, schematrons: tuple[str, ...] | None = None) -> None:
         """Compile and load every schematron now (the service does it at start-up)."""

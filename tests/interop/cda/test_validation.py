@@ -163,3 +163,32 @@ def test_first_matching_rule_wins_and_abstract_patterns_expand(tmp_path: Path) -
     )
     texts = sorted(" ".join(t.itertext()).strip() for t in svrl.iter("{http://purl.oclc.org/dsdl/svrl}text"))
     assert texts == ["b must have @y", "first", "second"]
+
+
+def test_value_set_files_become_parameters_defaulting_to_the_file(tmp_path: Path) -> None:
+    from saxonche import PySaxonProcessor
+
+    from app.interop.cda.schematron import PRELOAD_HREF, XSL
+
+    (tmp_path / "vs.xml").write_text("<vs><c code='A'/></vs>")
+    (tmp_path / "s.sch").write_text(
+        '<schema xmlns="http://purl.oclc.org/dsdl/schematron" queryBinding="xslt2">'
+        '<let name="jdv" value="\'vs.xml\'"/>'
+        "<pattern><rule context=\"b\"><assert test=\"@code = doc('vs.xml')//c/@code\">b <value-of select='@code'/>"
+        '</assert></rule><rule context="d"><assert test="@code = document($jdv)//c/@code">d <value-of '
+        "select='@code'/></assert></rule></pattern></schema>"
+    )
+    compiled = compile_schematron(tmp_path / "s.sch")
+    parameters = etree.fromstring(compiled).findall(f"{{{XSL}}}param")
+    assert [p.get(PRELOAD_HREF) for p in parameters] == ["vs.xml"]  # both spellings name one file
+    processor = PySaxonProcessor(license=False)
+    stylesheet = processor.new_xslt30_processor().compile_stylesheet(stylesheet_text=compiled.decode())
+    instance = processor.parse_xml(xml_text="<a><b code='A'/><b code='B'/><d code='A'/><d code='B'/></a>")
+
+    def failures() -> list[str]:
+        svrl = etree.fromstring(stylesheet.transform_to_string(xdm_node=instance).encode())
+        return sorted(" ".join(t.itertext()).strip() for t in svrl.iter("{http://purl.oclc.org/dsdl/svrl}text"))
+
+    assert failures() == ["b B", "d B"]  # without the parameter: the file itself
+    stylesheet.set_parameter(parameters[0].get("name", ""), processor.parse_xml(xml_text="<vs><c code='B'/></vs>"))
+    assert failures() == ["b A", "d A"]  # with it: the document given, not the file read again
