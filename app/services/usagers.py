@@ -28,13 +28,14 @@ from app.store.repository import (
 )
 
 NAME, FIRST_NAME = "n", "p"
+MAX_KEY = 64  # keys are stored cut to this length, so a longer word is looked up cut too
 
 
 def search_tokens(record: UsagerRecord) -> set[tuple[str, str]]:
     """Index keys of a usager: birth and used names, every first name, tokens and compact forms."""
     keys = {(NAME, key) for name in record.search_names() for key in text.name_keys(name)}
     keys |= {(FIRST_NAME, key) for name in record.search_first_names() for key in text.name_keys(name)}
-    return {(kind, key[:64]) for kind, key in keys}
+    return {(kind, key[:MAX_KEY]) for kind, key in keys}
 
 
 def duplicate_key(record: UsagerRecord) -> str:
@@ -235,12 +236,13 @@ class UsagerService(ResourceService[UsagerRecord]):
         matches any birth first name, the first one or the used one (RNIV rule 17)."""
         c = self.repo.c
         conditions: list[ColumnElement[bool]] = []
-        for token in text.tokens(q or ""):
-            conditions.append(self.repo.token_match(token, (NAME, FIRST_NAME)))
-        for token in text.tokens(nom or ""):
-            conditions.append(self.repo.token_match(token, (NAME,)))
-        for token in text.tokens(prenom or ""):
-            conditions.append(self.repo.token_match(token, (FIRST_NAME,)))
+        terms: list[tuple[str, tuple[str, ...]]] = [
+            (token[:MAX_KEY], (NAME, FIRST_NAME)) for token in text.tokens(q or "")
+        ]
+        terms += [(token[:MAX_KEY], (NAME,)) for token in text.tokens(nom or "")]
+        terms += [(token[:MAX_KEY], (FIRST_NAME,)) for token in text.tokens(prenom or "")]
+        if terms:
+            conditions.append(self.repo.tokens_match(terms))
         if date_naissance is not None:
             conditions.append(c.date_naissance == date_naissance)
         if sexe is not None:

@@ -15,15 +15,18 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    cast,
     delete,
     exists,
     func,
     insert,
+    literal,
     or_,
     select,
     tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -283,6 +286,18 @@ PROFESSIONAL_ESSMS = _t(tables.ProfessionalEssms)
 TOKENS = _t(tables.UsagerSearchToken)
 
 
+# In search_vector, a name key sits at position 1 with weight A and a first-name key at position 2 with
+# weight B, so that a query can ask for one kind (tsvector weights only exist on positions).
+_KIND_POSITION_WEIGHT = {"n": "1A", "p": "2B"}
+
+
+def _weights(kinds: tuple[str, ...]) -> str:
+    # Every key carries A or B: asking for both is asking for none, and spares the heap recheck of weights.
+    if set(kinds) >= set(_KIND_POSITION_WEIGHT):
+        return ""
+    return "".join(_KIND_POSITION_WEIGHT[kind][-1] for kind in kinds)
+
+
 @functools.cache
 def _token_kind_in(kinds: tuple[str, ...]) -> ColumnElement[bool]:
     # Built once per kind set: coercing the IN list costs more than the rest of a search's SQL building.
@@ -322,14 +337,29 @@ class UsagerRepository(ResourceRepository):
     def scope_clause(self, scope: Scope) -> ColumnElement[bool]:
         return _usager_visible(self.c.id, scope)
 
-    def token_match(self, prefix: str, kinds: tuple[str, ...]) -> ColumnElement[bool]:
-        """Usagers having a name token starting with ``prefix`` (an index range, no LIKE)."""
+    def tokens_match(self, terms: list[tuple[str, tuple[str, ...]]]) -> ColumnElement[bool]:
+        """Usagers having, for every (prefix, kinds) term, a name key of one of those kinds starting with it.
+
+        PostgreSQL matches the prefixes in one GIN lookup of ``search_vector``; SQLite intersects index ranges
+        of usager_search_token (no LIKE either way)."""
+        if self.connection.dialect.name == "postgresql":
+            query = " & ".join(f"'{prefix}':*{_weights(kinds)}" for prefix, kinds in terms)
+            return self.c.search_vector.op("@@")(cast(literal(query), TSQUERY))
+        return and_(*(self._token_range(prefix, kinds) for prefix, kinds in terms))
+
+    def _token_range(self, prefix: str, kinds: tuple[str, ...]) -> ColumnElement[bool]:
         upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
         return self.c.id.in_(
             select(TOKENS.c.usager_id).where(TOKENS.c.token >= prefix, TOKENS.c.token < upper, _token_kind_in(kinds))
         )
 
     async def replace_tokens(self, usager_id: uuid.UUID, tokens: set[tuple[str, str]]) -> None:
+        if self.connection.dialect.name == "postgresql":
+            vector = " ".join(f"'{token}':{_KIND_POSITION_WEIGHT[kind]}" for kind, token in sorted(tokens))
+            await self.connection.execute(
+                update(self.table).where(self.c.id == usager_id).values(search_vector=cast(literal(vector), TSVECTOR))
+            )
+            return
         await self.connection.execute(delete(TOKENS).where(TOKENS.c.usager_id == usager_id))
         if tokens:
             await self.connection.execute(

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Uuid,
     text,
 )
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlmodel import Field, SQLModel
 
 NAMING_CONVENTION = {
@@ -37,6 +38,7 @@ metadata = SQLModel.metadata
 
 # Search tokens compare byte-wise so that a prefix range uses the index on every PostgreSQL locale.
 TokenText = String(64).with_variant(String(64, collation="C"), "postgresql")
+SearchVector = Text().with_variant(TSVECTOR(), "postgresql")
 
 
 def _ts() -> Column[datetime]:
@@ -79,6 +81,7 @@ class Usager(ResourceColumns, table=True):
             postgresql_where=text("ins_matricule IS NOT NULL"),
         ),
         Index("ix_usager_name_key_id", "name_key", "id"),
+        Index("ix_usager_search_vector", "search_vector", postgresql_using="gin"),
     )
     name_key: str = Field(sa_type=String(300), nullable=False)
     date_naissance: date = Field(sa_type=Date, nullable=False, index=True)
@@ -87,10 +90,13 @@ class Usager(ResourceColumns, table=True):
     essms_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid, ForeignKey("essms.id"), nullable=True))
     identifiant_local: str | None = Field(default=None, sa_type=String(200), nullable=True, index=True)
     ins_matricule: str | None = Field(default=None, sa_type=String(15), nullable=True)
+    # The trait-search keys on PostgreSQL (names weighted A, first names B), matched by prefix through a GIN
+    # index; always NULL on SQLite, where usager_search_token holds them.
+    search_vector: str | None = Field(default=None, sa_column=Column(SearchVector, nullable=True))
 
 
 class UsagerSearchToken(SQLModel, table=True):
-    """Normalised name tokens of a usager (kind ``n`` name, ``p`` first name) for trait search."""
+    """Normalised name tokens of a usager (kind ``n`` name, ``p`` first name) for trait search on SQLite."""
 
     __tablename__ = "usager_search_token"
     __table_args__ = (Index("ix_usager_search_token_token", "token", "kind", "usager_id"),)
