@@ -76,6 +76,13 @@ class BadCursor(DomainError):
     status = 400
 
 
+def not_our_cursor() -> BadCursor:
+    return BadCursor(
+        "The cursor was not produced by this API",
+        issues=[FieldIssue("cursor", "bad-cursor", "Use next_cursor as returned")],
+    )
+
+
 def encode_cursor(keyset: Keyset, sort: str | None) -> str:
     raw = orjson.dumps([sort, keyset.sort_value, str(keyset.id)], default=str)
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -89,10 +96,7 @@ def decode_cursor(cursor: str | None, sort: str | None) -> Keyset | None:
         cursor_sort, value, last_id = orjson.loads(raw)
         keyset = Keyset(value, uuid.UUID(last_id))
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError) as error:
-        raise BadCursor(
-            "The cursor was not produced by this API",
-            issues=[FieldIssue("cursor", "bad-cursor", "Use next_cursor as returned")],
-        ) from error
+        raise not_our_cursor() from error
     if cursor_sort != sort:
         raise BadCursor(
             "The cursor belongs to another sort order",

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from fastapi.routing import APIRoute, iter_route_contexts
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.api.security import PRINCIPAL_KEY, Requirement, requirement_of
 
 _MARK = "_dui_fast_read"
+_UUID = TypeAdapter(uuid.UUID)
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[Any]])
 
 
@@ -104,10 +105,12 @@ class FastReads:
         else:
             prefix, _, value = path.rpartition("/")
             lane = self._one.get(prefix)
-            if lane is not None and len(value) == 36:
+            if lane is not None:
                 try:
-                    resource_id = uuid.UUID(value)
-                except ValueError:
+                    # FastAPI's own validation of the parameter: ``uuid.UUID`` would also take values it
+                    # refuses (hyphens anywhere, signs, underscores, non-ASCII digits).
+                    resource_id = _UUID.validate_python(value)
+                except ValidationError:
                     resource_id = None
                 if resource_id is not None:
                     await self._serve(lane, scope, receive, send, {lane.parameter: value}, resource_id)

@@ -12,8 +12,10 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from app.api.deps import not_our_cursor
 from app.domain.errors import DomainError, FieldIssue
 from app.services.resources import InputInvalid
+from app.store.repository import InvalidKeyset
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:dui:problem:"
@@ -141,6 +143,11 @@ async def _http(request: Request, error: Exception) -> Response:
     )
 
 
+async def _invalid_keyset(request: Request, error: Exception) -> Response:
+    """A cursor that decoded but names a position no row can have: as any cursor not ours."""
+    return await _domain(request, not_our_cursor())
+
+
 async def _unexpected(request: Request, error: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(
@@ -157,6 +164,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(InputInvalid, _input_invalid)
     app.add_exception_handler(ValidationError, _pydantic)
     app.add_exception_handler(DomainError, _domain)
+    app.add_exception_handler(InvalidKeyset, _invalid_keyset)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -71,37 +72,46 @@ class _HeldReaders:
         self._reader = reader
         self.limit = limit
         self._held: list[AsyncConnection] = []
-        self._opening = 0
-        self._idle: asyncio.Queue[AsyncConnection] = asyncio.Queue()
+        self._idle: collections.deque[AsyncConnection] = collections.deque()
+        # One slot per connection lent or being opened: a slot freed by a connection that was dropped lets
+        # a waiting read open its replacement (waiting for an idle connection would wait for ever).
+        self._slots = asyncio.Semaphore(limit)
 
     async def take(self) -> AsyncConnection:
-        if self._idle.empty() and self._opening + len(self._held) < self.limit:
-            self._opening += 1
-            try:
-                connection = await self._reader.connect()
-            finally:
-                self._opening -= 1
-            self._held.append(connection)
-            return connection
-        return await self._idle.get()
+        await self._slots.acquire()
+        try:
+            if self._idle:
+                return self._idle.popleft()
+            connection = await self._reader.connect()
+        except BaseException:
+            self._slots.release()
+            raise
+        self._held.append(connection)
+        return connection
 
     async def give_back(self, connection: AsyncConnection) -> None:
-        usable = not (connection.invalidated or connection.closed)
-        if usable and connection.in_transaction():  # SQLAlchemy's own autobegun unit, nothing on the server
-            try:
-                await connection.rollback()
-            except Exception:
-                usable = False
-        if usable:
-            self._idle.put_nowait(connection)
-            return
-        self._held.remove(connection)
-        with contextlib.suppress(Exception):
-            await connection.close()
+        try:
+            usable = connection in self._held and not (connection.invalidated or connection.closed)
+            if usable and connection.in_transaction():  # SQLAlchemy's own autobegun unit, nothing on the server
+                try:
+                    await connection.rollback()
+                except Exception:
+                    usable = False
+            if usable:
+                self._idle.append(connection)
+                return
+            if connection in self._held:
+                self._held.remove(connection)
+            with contextlib.suppress(Exception):
+                await connection.close()
+        finally:
+            self._slots.release()
 
     async def close(self) -> None:
-        held, self._held = self._held, []
-        for connection in held:
+        """Close every held connection; those lent at the time are closed when given back."""
+        idle = list(self._idle)
+        self._held, self._idle = [], collections.deque()
+        for connection in idle:
             await connection.close()
 
 

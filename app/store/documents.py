@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.access import Scope
 from app.store import tables
-from app.store.repository import USAGER_ESSMS, Keyset, UniqueViolation, constraint_name
+from app.store.repository import USAGER_ESSMS, Keyset, UniqueViolation, constraint_name, keyset_value
 
 DOCUMENTS = tables.CdaDocument.__table__  # type: ignore[attr-defined]
 STAYS = tables.Stay.__table__  # type: ignore[attr-defined]
@@ -89,7 +89,7 @@ class DocumentRepository:
         if set_id:
             where.append(DOCUMENTS.c.set_id == set_id)
         if after is not None:
-            moment = datetime.fromisoformat(after.sort_value) if isinstance(after.sort_value, str) else after.sort_value
+            moment = keyset_value(DOCUMENTS.c.created_at, after.sort_value)
             where.append(
                 (DOCUMENTS.c.created_at < moment) | and_(DOCUMENTS.c.created_at == moment, DOCUMENTS.c.id < after.id)
             )

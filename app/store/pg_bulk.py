@@ -11,39 +11,41 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Integer, Table, Uuid
+from sqlalchemy import Enum, String, Table
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-_ARRAY_TYPES: tuple[tuple[type[Any], str], ...] = (
-    (BigInteger, "bigint"),
-    (Integer, "integer"),
-    (Boolean, "boolean"),
-    (Uuid, "uuid"),
-    (DateTime, "timestamptz"),
-)
+_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
 def _array_type(table: Table, column: str) -> str:
+    """The element type of the column's array parameter: the column's own type, so that the server needs no
+    cast to store it (text for strings: a length or a collation has no place in a cast)."""
     kind = table.c[column].type
-    return next((name for base, name in _ARRAY_TYPES if isinstance(kind, base)), "text")
+    if isinstance(kind.dialect_impl(_DIALECT), String) and not isinstance(kind, Enum):
+        return "text"
+    return kind.compile(dialect=_DIALECT)
 
 
 @functools.cache
 def _statement(table: Table, columns: tuple[str, ...], returning: str | None) -> str:
-    names = ", ".join(columns)
+    quote = _DIALECT.identifier_preparer.quote
+    names = ", ".join(quote(c) for c in columns)
+    # The unnested columns get names of their own: a column called like the ordinality cannot clash with it.
+    slots = [f"c{i}" for i in range(1, len(columns) + 1)]
     arrays = ", ".join(f"${i}::{_array_type(table, c)}[]" for i, c in enumerate(columns, 1))
     sql = (
-        f"INSERT INTO {table.name} ({names}) SELECT {names} FROM unnest({arrays}) "
-        f"WITH ORDINALITY AS r({names}, n) ORDER BY n"
+        f"INSERT INTO {_DIALECT.identifier_preparer.format_table(table)} ({names}) SELECT {', '.join(slots)} "
+        f"FROM unnest({arrays}) WITH ORDINALITY AS r({', '.join(slots)}, n) ORDER BY n"
     )
-    return f"{sql} RETURNING {returning}" if returning else sql
+    return f"{sql} RETURNING {quote(returning)}" if returning else sql
 
 
 async def insert_rows(
     connection: AsyncConnection, table: Table, rows: list[dict[str, Any]], returning: str | None = None
 ) -> list[Any]:
     """Insert ``rows`` (dicts with the same keys) in the connection's transaction; the ``returning`` column of
-    each inserted row, in no guaranteed order."""
+    each inserted row, in no guaranteed order. Values go to asyncpg as they are (JSON columns take JSON text)."""
     if not rows:
         return []
     columns = tuple(rows[0])

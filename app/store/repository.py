@@ -12,6 +12,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Select,
+    String,
     Table,
     and_,
     bindparam,
@@ -65,13 +66,23 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _typed(column: Any, value: Any) -> Any:
+class InvalidKeyset(ValueError):
+    """A page position that no row can have (a cursor not produced by the API)."""
+
+
+def keyset_value(column: Any, value: Any) -> Any:
     """A cursor's sort value back in the column's type (cursors carry dates as ISO strings)."""
-    if isinstance(value, str):
+    if value is None or not isinstance(column.type, (Date, DateTime, String)):
+        return value
+    if not isinstance(value, str):
+        raise InvalidKeyset(f"{column.name}: {type(value).__name__}")
+    try:
         if isinstance(column.type, DateTime):
             return _utc(datetime.fromisoformat(value))
         if isinstance(column.type, Date):
             return date.fromisoformat(value)
+    except ValueError as error:
+        raise InvalidKeyset(f"{column.name}: {error}") from error
     return value
 
 
@@ -184,7 +195,7 @@ class ResourceRepository:
         sort_column = self.c[self.sortable[sort]] if sort else None
         if after is not None:
             if sort_column is not None:
-                value = _typed(sort_column, after.sort_value)
+                value = keyset_value(sort_column, after.sort_value)
                 conditions.append(tuple_(sort_column, self.c.id) > tuple_(value, after.id))
             else:
                 conditions.append(self.c.id > after.id)
