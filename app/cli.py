@@ -468,6 +468,14 @@ def cda_generate(
     )
 
 
+def _fast_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 @cli.command("worker")
 def worker(
     once: Annotated[bool, typer.Option(help="Stop when nothing is due (batch runs)")] = False,
@@ -494,7 +502,9 @@ def worker(
             await database.dispose()
 
     try:
-        typer.echo(asyncio.run(run()))
+        # uvloop (installed with uvicorn[standard]) when present: its event loop costs less CPU per delivery.
+        with asyncio.Runner(loop_factory=_fast_loop()) as runner:
+            typer.echo(runner.run(run()))
     except NotConfigured as error:
         typer.echo(f"DMP worker not started: {error}", err=True)
         raise typer.Exit(2) from error

@@ -117,8 +117,13 @@ def _letters(index: int) -> str:
     return word
 
 
+def _own_code(env: dict[str, str]) -> dict[str, str]:
+    """The `dui` script imports the installed package; the subprocesses run this checkout's code instead."""
+    return {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))}
+
+
 def start_sandbox(folder: Path, failure_rate: float) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    env = {**os.environ, "DUI_DATA_DIR": str(folder)}
+    env = _own_code({**os.environ, "DUI_DATA_DIR": str(folder)})
     command = [str(Path(sys.executable).parent / "dui"), "dmp", "sandbox", "--failure-rate", str(failure_rate)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert process.stdout is not None
@@ -375,19 +380,21 @@ def main() -> None:
             asyncio.run(fresh_postgres(database_url))
         upgrade(database_url)
         usager_ids = asyncio.run(setup(database_url, arguments.usagers))
-        env = {
-            **os.environ,
-            **dmp_env,
-            "DUI_DATABASE_URL": database_url,
-            "DUI_DATA_DIR": str(folder),
-            "DUI_CDA_CACHE_DIR": str(ROOT / "data" / "cda-cache"),
-            "DUI_DMP_CONCURRENCY": str(arguments.concurrency),
-            "DUI_DMP_BATCH": "50",
-            "DUI_DMP_BACKOFF_INITIAL": "0.5",
-            "DUI_DMP_BACKOFF_MAX": "2",
-            "DUI_DMP_READ_TIMEOUT": "10",
-            "DUI_DMP_POLL_SECONDS": "0.2",
-        }
+        env = _own_code(
+            {
+                **os.environ,
+                **dmp_env,
+                "DUI_DATABASE_URL": database_url,
+                "DUI_DATA_DIR": str(folder),
+                "DUI_CDA_CACHE_DIR": str(ROOT / "data" / "cda-cache"),
+                "DUI_DMP_CONCURRENCY": str(arguments.concurrency),
+                "DUI_DMP_BATCH": "50",
+                "DUI_DMP_BACKOFF_INITIAL": "0.5",
+                "DUI_DMP_BACKOFF_MAX": "2",
+                "DUI_DMP_READ_TIMEOUT": "10",
+                "DUI_DMP_POLL_SECONDS": "0.2",
+            }
+        )
         os.environ.update({k: v for k, v in env.items() if k.startswith("DUI_")})
         settings = Settings()
         run = run_pipeline(env, sandbox.pid, database_url, usager_ids, arguments)

@@ -74,6 +74,24 @@ class DmpControl:
     any_patient: bool = False  # the demo: every INS has an open DMP, not only the DMP test patients
     rng: random.Random = field(default_factory=random.Random)
     injected: dict[str, int] = field(default_factory=dict)
+    # The registry's indexes beside ``registered`` (by uniqueId): each lookup stays constant as it fills.
+    by_entry_uuid: dict[str, Registered] = field(default_factory=dict)
+    superseded: set[str] = field(default_factory=set)  # entryUUIDs of versions ITI-57 replaced
+
+    def register(self, entry: Registered) -> None:
+        """Hold a new document (under the lock)."""
+        self.registered[entry.unique_id] = entry
+        self.by_entry_uuid[entry.entry_uuid] = entry
+
+    def new_version(self, entry: Registered, entry_uuid: str, confidentiality: tuple[str, ...]) -> None:
+        """ITI-57: the document's metadata under a new entryUUID, the old one superseded (under the lock)."""
+        self.by_entry_uuid.pop(entry.entry_uuid, None)
+        self.superseded.add(entry.entry_uuid)
+        entry.previous_uuids.append(entry.entry_uuid)
+        entry.entry_uuid = entry_uuid
+        entry.version += 1
+        entry.confidentiality = confidentiality
+        self.by_entry_uuid[entry_uuid] = entry
 
     def fail_at_random(self, rate: float, seed: int | None = None) -> None:
         """From now on, each request without a queued fault fails with probability ``rate`` (RANDOM_FAULTS)."""
@@ -218,27 +236,28 @@ def build_app(control: DmpControl) -> Starlette:
             except dsg.SignatureError as exc:
                 problems.append(("XDSRegistryMetadataError", str(exc)))
         replaced = payload.xpath("//rim:Association[@associationType=$t]", namespaces=ebrim.NSMAP, t=ebrim.RPLC)
-        by_uuid = {r.entry_uuid: r for r in control.registered.values()}
         for association in replaced:
-            if association.get("targetObject") not in by_uuid:
+            if association.get("targetObject") not in control.by_entry_uuid:
                 problems.append(("XDSRegistryError", f"RPLC target {association.get('targetObject')} is unknown"))
         if problems:
             return _registry_response(problems)
         with control.lock:
             for association in replaced:
-                by_uuid[
+                control.by_entry_uuid[
                     association.get("targetObject", "")
                 ].status = "urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated"
             for eo in entries:
                 uid = _value(eo, ebrim.DE_UNIQUE_ID)
                 if uid in contents:
-                    control.registered[uid] = Registered(
-                        uid,
-                        eo.get("id", ""),
-                        _value(eo, ebrim.DE_PATIENT_ID),
-                        contents[uid],
-                        submission_uid=submission_uid,
-                        confidentiality=confidentiality_codes(eo),
+                    control.register(
+                        Registered(
+                            uid,
+                            eo.get("id", ""),
+                            _value(eo, ebrim.DE_PATIENT_ID),
+                            contents[uid],
+                            submission_uid=submission_uid,
+                            confidentiality=confidentiality_codes(eo),
+                        )
                     )
             control.submissions += 1
         if fault == "drop-after-store":

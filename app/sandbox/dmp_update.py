@@ -4,6 +4,7 @@ entry, original status, previous version) and the update of what it holds (statu
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from lxml import etree
@@ -67,8 +68,7 @@ def plan_update(control: DmpControl, payload: etree._Element, vihf_patient: str)
         problems.append(("XDSPatientIdDoesNotMatch", "patientId of the submission set differs from the VIHF resource"))
     if control.patients.get(patient.split("^")[0]) not in ("OK", "vide"):
         problems.append(("XDSUnknownPatientId", f"no open DMP for {patient.split('^')[0]}"))
-    by_uuid = {r.entry_uuid: r for r in control.registered.values()}
-    superseded = {u for r in control.registered.values() for u in r.previous_uuids}
+    by_uuid, superseded = control.by_entry_uuid, control.superseded
     changes: list[Callable[[], None]] = []
     associations = payload.xpath("//rim:Association", namespaces=ebrim.NSMAP)
     for association in associations:
@@ -110,7 +110,7 @@ def plan_update(control: DmpControl, payload: etree._Element, vihf_patient: str)
             problems.append(("XDSPatientIdDoesNotMatch", f"patientId of {uid} differs from the registered one"))
         if new_uuid in by_uuid or new_uuid in superseded:
             problems.append(("XDSMetadataUpdateError", f"entryUUID {new_uuid} is already used"))
-        changes.append(_new_version(current, new_uuid, confidentiality_codes(eo)))
+        changes.append(partial(control.new_version, current, new_uuid, confidentiality_codes(eo)))
     if not changes and not problems:
         problems.append(("XDSMetadataUpdateError", "nothing to update"))
     if problems:
@@ -126,15 +126,5 @@ def plan_update(control: DmpControl, payload: etree._Element, vihf_patient: str)
 def _set_status(found: Registered, status: str) -> Callable[[], None]:
     def change() -> None:
         found.status = status
-
-    return change
-
-
-def _new_version(found: Registered, entry_uuid: str, confidentiality: tuple[str, ...]) -> Callable[[], None]:
-    def change() -> None:
-        found.previous_uuids.append(found.entry_uuid)
-        found.entry_uuid = entry_uuid
-        found.version += 1
-        found.confidentiality = confidentiality
 
     return change

@@ -14,6 +14,7 @@ from lxml import etree
 
 from app.domain.access import SYSTEM
 from app.domain.dmp import DmpOperation, DmpStatus, next_attempt
+from app.domain.errors import NotFound
 from app.interop.cda.validation import CdaValidator
 from app.interop.cda.xds import Code, MetadataError, document_entry
 from app.interop.xds import ebrim, vihf
@@ -23,7 +24,6 @@ from app.services.audit import AuditSink, trace
 from app.services.documents import DocumentInvalid, DocumentService
 from app.store.db import Database
 from app.store.dmp import DmpRepository, OutboxRow
-from app.store.documents import DocumentRepository
 
 NS = {"c": "urn:hl7-org:v3"}
 FINESS_OID = "1.2.250.1.71.4.2.2"
@@ -107,15 +107,20 @@ class DmpFeeder:
         if row.operation != DmpOperation.SEND.value:
             await dmp_updates.deliver_update(self, worker, row, report)
             return
-        if await dmp_updates.held_back(self, worker, row):
-            return
         try:
+            # One read: the document, its XML and the usager's opposition.
             async with self.database.read() as connection:
-                xml = await DocumentService(connection, SYSTEM, self.validator, self.software).for_sending(
-                    row.document_id
-                )
-                document = await DocumentRepository(connection).get(row.document_id, SYSTEM.scope)
-                previous = await dmp_updates.predecessor(connection, document)
+                outgoing = await DmpRepository(connection).outgoing(row.document_id)
+                if outgoing is None:
+                    raise NotFound(f"No document {row.document_id}")
+                if not outgoing.opposed:
+                    xml = await DocumentService(connection, SYSTEM, self.validator, self.software).checked_for_sending(
+                        outgoing.document, outgoing.xml
+                    )
+                    previous = await dmp_updates.predecessor(connection, outgoing.document)
+            if outgoing.opposed:
+                await dmp_updates.hold_back(self, worker, row)
+                return
             entry = document_entry(xml)
             if entry.patient_id is None:
                 raise MetadataError("patientId", "no INS in the document")

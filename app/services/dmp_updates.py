@@ -120,15 +120,11 @@ async def deliver_update(feeder: DmpFeeder, worker: str, row: OutboxRow, report:
         await feeder.finish(worker, row, report, acknowledged(operation), None, outcome=200)
 
 
-async def held_back(feeder: DmpFeeder, worker: str, row: OutboxRow) -> bool:
+async def hold_back(feeder: DmpFeeder, worker: str, row: OutboxRow) -> None:
     """A first send whose usager opposed after it was queued does not leave: not-eligible (usager-opposed)."""
-    async with feeder.database.read() as connection:
-        if not await DmpRepository(connection).opposed(row.usager_id):
-            return False  # the common case costs one read, no write transaction
     async with feeder.database.write() as connection:
         await DmpRepository(connection).hold(row.document_id, worker, feeder.clock(), reason=USAGER_OPPOSED)
     await feeder.trace_delivery(row, 403, USAGER_OPPOSED)
-    return True
 
 
 async def replaced(feeder: DmpFeeder, previous: DocumentRow | None) -> None:

@@ -461,20 +461,26 @@ class DocumentService:
     async def for_sending(self, document_id: uuid.UUID) -> bytes:
         """The CDA XML as it may leave the system (DMP, MSSanté): validated again, never sent when it fails."""
         xml, _, _ = await self.content(document_id)
+        row = await self.repo.get(document_id, self.principal.scope)
+        if row is None:
+            raise NotFound(f"No document {document_id}")
+        return await self.checked_for_sending(row, xml)
+
+    async def checked_for_sending(self, row: DocumentRow, xml: str) -> bytes:
+        """``for_sending`` of a document already read (its summary row and its XML)."""
         data = xml.encode("utf-8")
-        if not await self._validated_as_is(document_id, data):
+        if not self._validated_as_is(row, data):
             await self.validate(data)
         return data
 
-    async def _validated_as_is(self, document_id: uuid.UUID, data: bytes) -> bool:
-        """These very bytes passed the validators under the rules in force now (no need to load them again)."""
-        row = await self.repo.get(document_id, self.principal.scope)
-        if row is None:
-            return False
+    def _validated_as_is(self, row: DocumentRow, data: bytes) -> bool:
+        """These very bytes passed the validators under the rules in force now (no need to load them again).
+        The rules' fingerprint is computed in the event loop: a parse and cached digests, shorter than a
+        thread hop."""
         stored = orjson.loads(row.validation)
         if not stored.get("valid") or stored.get("sha256") != hashlib.sha256(data).hexdigest():
             return False
-        return bool(stored.get("rules") == await asyncio.to_thread(self.validator.rules, data))
+        return bool(stored.get("rules") == self.validator.rules(data))
 
     async def get(self, document_id: uuid.UUID) -> DocumentRow:
         row = await self.repo.get(document_id, self.principal.scope)

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.access import Scope
 from app.domain.dmp import REPLACED_BEFORE_SEND, USAGER_OPPOSED, DmpOperation, DmpStatus
 from app.store import tables
+from app.store.documents import DOCUMENT_SUMMARY, DOCUMENTS, DocumentRow
 
 OUTBOX = tables.DmpOutbox.__table__  # type: ignore[attr-defined]
 OPPOSITIONS = tables.DmpOpposition.__table__  # type: ignore[attr-defined]
@@ -42,9 +43,33 @@ class OutboxRow:
     visibility: str | None = None
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """What a first send needs of its document: the summary (validation, predecessor), the XML, and whether
+    the usager opposed since the row was queued."""
+
+    document: DocumentRow
+    xml: str
+    opposed: bool
+
+
 class DmpRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self.connection = connection
+
+    async def outgoing(self, document_id: uuid.UUID) -> Outgoing | None:
+        """The document of a send and its usager's opposition, in one read."""
+        opposed = exists().where(OPPOSITIONS.c.usager_id == DOCUMENTS.c.usager_id).label("opposed")
+        row = (
+            await self.connection.execute(
+                select(*DOCUMENT_SUMMARY, DOCUMENTS.c.xml, opposed).where(DOCUMENTS.c.id == document_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        values = dict(row._mapping)
+        xml, is_opposed = values.pop("xml"), bool(values.pop("opposed"))
+        return Outgoing(DocumentRow(**values), xml, is_opposed)
 
     async def identity_status(self, usager_id: uuid.UUID) -> str | None:
         value = await self.connection.scalar(select(USAGERS.c.identity_status).where(USAGERS.c.id == usager_id))

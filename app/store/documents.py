@@ -19,6 +19,7 @@ DOCUMENTS = tables.CdaDocument.__table__  # type: ignore[attr-defined]
 STAYS = tables.Stay.__table__  # type: ignore[attr-defined]
 PROFESSIONAL_ESSMS = tables.ProfessionalEssms.__table__  # type: ignore[attr-defined]
 _SUMMARY = [c for c in DOCUMENTS.c if c.name not in ("xml", "pdf", "html")]
+DOCUMENT_SUMMARY = _SUMMARY  # the columns of a DocumentRow
 
 
 @dataclass(frozen=True)

@@ -157,6 +157,9 @@ class CdaValidator:
         return digest.hexdigest()
 
     def _digest(self, key: str, path: Path) -> str:
+        known = self._digests.get(key)  # computed once; read without the lock, which a validation may hold
+        if known is not None:
+            return known
         with self._lock:
             if key not in self._digests:
                 if path.is_dir():
