@@ -10,18 +10,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from app.domain.access import Principal
 from app.domain.audit import AuditEvent, ChainBreak, verify_chain
 from app.store.db import Database
-from app.store.identity import IdentityJournal
-from app.store.security import AuditRepository
+from app.store.security import AuditRepository, ChainMoved
 
 log = logging.getLogger("dui.audit")
+
+# Each retry follows an append of another process that landed in between: more means something is wrong.
+_CHAIN_RETRIES = 5
 
 _read_traces: ContextVar[list[dict[str, Any]] | None] = ContextVar("dui.read_traces", default=None)
 
@@ -60,6 +65,7 @@ class AuditSink:
         self._traces: list[dict[str, Any]] = []
         self._lock = asyncio.Lock()
         self._background: asyncio.Task[None] | None = None
+        self._head: str | None = None  # the chain's last hash as this process knows it
 
     async def record(self, event: AuditEvent | None, read_traces: list[dict[str, Any]] | None = None) -> None:
         if event is not None:
@@ -86,16 +92,27 @@ class AuditSink:
         batch, self._queue = self._queue[:500], self._queue[500:]
         traces, self._traces = self._traces[:2000], self._traces[2000:]
         try:
-            async with self.database.write() as connection:
-                await AuditRepository(connection).append(batch)
-                await IdentityJournal(connection).insert_many([], traces)
+            for _ in range(_CHAIN_RETRIES):
+                try:
+                    async with self._connection() as connection:
+                        self._head = await AuditRepository(connection).append(batch, traces, self._head)
+                    break
+                except ChainMoved:
+                    self._head = None  # another process appended: chain to its last event instead
+            else:
+                raise RuntimeError(f"the audit chain moved {_CHAIN_RETRIES} times during one append")
         except Exception:
             # The trail must not silently lose events: put them back and let the next append retry.
+            self._head = None
             self._queue[:0] = batch
             self._traces[:0] = traces
             log.exception("audit append failed; %d events kept in memory", len(batch) + len(traces))
             return False
         return True
+
+    def _connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        # On PostgreSQL an append is one statement, so its own transaction (no BEGIN and COMMIT trips).
+        return self.database.autocommit() if self.database.dialect == "postgresql" else self.database.write()
 
 
 @dataclass(frozen=True)

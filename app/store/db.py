@@ -137,8 +137,12 @@ class Database:
         async with self.engine.begin() as connection:
             yield connection
 
+    def read(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        return self.autocommit()
+
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """Each statement its own transaction: reads, and writes made of one statement."""
         if self._held is None:
             async with self._reader.connect() as connection:
                 yield connection

@@ -27,18 +27,29 @@ def _array_type(table: Table, column: str) -> str:
     return kind.compile(dialect=_DIALECT)
 
 
-@functools.cache
-def _statement(table: Table, columns: tuple[str, ...], returning: str | None) -> str:
+def insert_select(table: Table, columns: tuple[str, ...], first: int = 1) -> str:
+    """``INSERT INTO table (columns) SELECT ... FROM unnest($first::type[], ...)`` keeping the arrays' order: one
+    array parameter per column, numbered from ``first`` (so that several inserts can share one statement)."""
     quote = _DIALECT.identifier_preparer.quote
     names = ", ".join(quote(c) for c in columns)
     # The unnested columns get names of their own: a column called like the ordinality cannot clash with it.
     slots = [f"c{i}" for i in range(1, len(columns) + 1)]
-    arrays = ", ".join(f"${i}::{_array_type(table, c)}[]" for i, c in enumerate(columns, 1))
-    sql = (
+    arrays = ", ".join(f"${i}::{_array_type(table, c)}[]" for i, c in enumerate(columns, first))
+    return (
         f"INSERT INTO {_DIALECT.identifier_preparer.format_table(table)} ({names}) SELECT {', '.join(slots)} "
         f"FROM unnest({arrays}) WITH ORDINALITY AS r({', '.join(slots)}, n) ORDER BY n"
     )
-    return f"{sql} RETURNING {quote(returning)}" if returning else sql
+
+
+def columns_of(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> list[list[Any]]:
+    """The array parameters of ``insert_select``: one list per column."""
+    return [[row[c] for row in rows] for c in columns]
+
+
+@functools.cache
+def _statement(table: Table, columns: tuple[str, ...], returning: str | None) -> str:
+    sql = insert_select(table, columns)
+    return f"{sql} RETURNING {_DIALECT.identifier_preparer.quote(returning)}" if returning else sql
 
 
 async def insert_rows(
@@ -50,7 +61,7 @@ async def insert_rows(
         return []
     columns = tuple(rows[0])
     statement = _statement(table, columns, returning)
-    arrays = [[row[c] for row in rows] for c in columns]
+    arrays = columns_of(rows, columns)
     driver: Any = (await connection.get_raw_connection()).driver_connection
     if returning is None:
         await driver.execute(statement, *arrays)

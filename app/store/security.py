@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import orjson
-from sqlalchemy import Table, and_, delete, exists, func, insert, or_, select, text, update
+from sqlalchemy import Table, and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.domain.access import Membership, Role, Scope
 from app.domain.audit import GENESIS, AuditEvent, chain_hash
 from app.store import tables
-from app.store.pg_bulk import insert_rows
+from app.store.identity import TRACE
+from app.store.pg_bulk import columns_of, insert_select
 
 
 def _t(model: type[Any]) -> Table:
@@ -383,28 +386,77 @@ def _event(row: Any) -> StoredAuditEvent:
     )
 
 
-# Any constant: the advisory lock that serialises appends to the chain across processes (PostgreSQL).
-_AUDIT_LOCK = 0x0D01_A0D1
+class ChainMoved(Exception):
+    """The chain's head is no longer the one the append started from: another process appended meanwhile."""
+
+
+_EVENT_COLUMNS = (
+    "recorded_at",
+    "actor",
+    "actor_kind",
+    "account_id",
+    "action",
+    "operation",
+    "outcome",
+    "resource_type",
+    "resource_id",
+    "client_ip",
+    "detail",
+    "usager_ids",
+    "prev_hash",
+    "hash",
+)
+_TRACE_COLUMNS = ("usager_id", "actor", "at", "action", "detail")
+_CHAIN_UNIQUE = "uq_audit_event_prev_hash"
+
+
+@functools.cache
+def _append_statement() -> str:
+    """Events, their usager links and read traces in one statement, so one round trip and one commit.
+
+    The unique previous hash is what keeps the chain linear across processes: an append from a stale head
+    fails on it instead of forking the chain. The commit does not wait for the WAL flush: events already wait
+    in memory until appended, and a crash loses at most the last moments of the trail, never its consistency.
+    """
+    events = insert_select(AUDIT, _EVENT_COLUMNS)
+    links_first = len(_EVENT_COLUMNS) + 1
+    traces = insert_select(TRACE, _TRACE_COLUMNS, first=links_first + 2)
+    # A SELECT in WITH runs only when referenced, hence the final SELECT of the setting.
+    return (
+        "WITH durability AS (SELECT set_config('synchronous_commit', 'off', true) AS setting), "
+        f"events AS ({events} RETURNING id, hash), "
+        "links AS (INSERT INTO audit_event_usager (event_id, usager_id) SELECT events.id, l.usager_id "
+        f"FROM unnest(${links_first}::text[], ${links_first + 1}::uuid[]) AS l(hash, usager_id) "
+        "JOIN events ON events.hash = l.hash), "
+        f"traces AS ({traces}) "
+        "SELECT setting FROM durability"
+    )
 
 
 class AuditRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self.connection = connection
 
-    async def append(self, events: list[AuditEvent]) -> None:
-        """Chain and insert ``events`` in order (the caller's transaction holds the chain lock)."""
-        postgres = self.connection.dialect.name == "postgresql"
-        if postgres:
-            # Events already wait in memory until appended; not waiting for the WAL flush keeps reads cheap
-            # (a crash loses at most the last moments of the trail, never its consistency).
-            await self.connection.execute(
-                text(f"SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock({_AUDIT_LOCK})")
-            )
-        previous = await self.connection.scalar(select(AUDIT.c.hash).order_by(AUDIT.c.id.desc()).limit(1))
-        previous = previous or GENESIS
-        rows = []
+    async def head(self) -> str:
+        """The hash the next event chains to."""
+        last = await self.connection.scalar(select(AUDIT.c.hash).order_by(AUDIT.c.id.desc()).limit(1))
+        return last or GENESIS
+
+    async def append(
+        self, events: list[AuditEvent], read_traces: list[dict[str, Any]], previous: str | None = None
+    ) -> str:
+        """Chain ``events`` after ``previous`` (the head the caller knows; read here when ``None``) and insert
+        them with their usager links and the identity ``read_traces``; the new head.
+
+        On PostgreSQL this is one statement: run it on an autocommit connection, it is its own transaction.
+        Elsewhere it runs in the caller's write transaction. Raises `ChainMoved` when ``previous`` is stale.
+        """
+        if previous is None and events:
+            previous = await self.head()
+        head = previous or GENESIS
+        rows: list[dict[str, Any]] = []
         for event in events:
-            digest = chain_hash(previous, event)
+            digest = chain_hash(head, event)
             rows.append(
                 {
                     "recorded_at": event.recorded_at,
@@ -419,33 +471,58 @@ class AuditRepository:
                     "client_ip": event.client_ip,
                     "detail": orjson.dumps(event.detail, option=orjson.OPT_SORT_KEYS).decode(),
                     "usager_ids": orjson.dumps(sorted(str(u) for u in event.usager_ids)).decode(),
-                    "prev_hash": previous,
+                    "prev_hash": head,
                     "hash": digest,
                 }
             )
-            previous = digest
-        if not rows:
-            return
-        if postgres:
-            # Ids grow in insertion order (the chain lock is held), which follows the rows' order.
-            event_ids = sorted(await insert_rows(self.connection, AUDIT, rows, returning="id"))
+            head = digest
+        links = [(row["hash"], u) for row, event in zip(rows, events, strict=True) for u in set(event.usager_ids)]
+        if self.connection.dialect.name == "postgresql":
+            await self._append_in_one_statement(rows, links, read_traces)
         else:
-            # One multi-row statement per batch; ids come back in the order of the events.
-            inserted = await self.connection.execute(
-                insert(AUDIT).returning(AUDIT.c.id, sort_by_parameter_order=True), rows
+            await self._append_in_transaction(rows, links, read_traces, previous)
+        return head
+
+    async def _append_in_one_statement(
+        self, rows: list[dict[str, Any]], links: list[tuple[str, uuid.UUID]], traces: list[dict[str, Any]]
+    ) -> None:
+        if not rows and not traces:
+            return
+        driver: Any = (await self.connection.get_raw_connection()).driver_connection
+        try:
+            await driver.execute(
+                _append_statement(),
+                *columns_of(rows, _EVENT_COLUMNS),
+                [h for h, _ in links],
+                [u for _, u in links],
+                *columns_of(traces, _TRACE_COLUMNS),
             )
-            event_ids = list(inserted.scalars().all())
-        links = [
-            {"event_id": event_id, "usager_id": u}
-            for event_id, event in zip(event_ids, events, strict=True)
-            for u in set(event.usager_ids)
-        ]
-        if not links:
-            return
-        if postgres:
-            await insert_rows(self.connection, AUDIT_USAGER, links)
-        else:
-            await self.connection.execute(insert(AUDIT_USAGER), links)
+        except asyncpg.UniqueViolationError as error:
+            if error.constraint_name == _CHAIN_UNIQUE:
+                raise ChainMoved from error
+            raise
+
+    async def _append_in_transaction(
+        self,
+        rows: list[dict[str, Any]],
+        links: list[tuple[str, uuid.UUID]],
+        traces: list[dict[str, Any]],
+        previous: str | None,
+    ) -> None:
+        if rows:
+            # The write transaction holds the database's write lock: the head read here is the head.
+            if await self.head() != previous:
+                raise ChainMoved
+            inserted = await self.connection.execute(
+                insert(AUDIT).returning(AUDIT.c.id, AUDIT.c.hash, sort_by_parameter_order=True), rows
+            )
+            event_ids = {h: event_id for event_id, h in inserted.all()}
+            if links:
+                await self.connection.execute(
+                    insert(AUDIT_USAGER), [{"event_id": event_ids[h], "usager_id": u} for h, u in links]
+                )
+        if traces:
+            await self.connection.execute(insert(TRACE), traces)
 
     async def chain(self, after: int, limit: int) -> list[StoredAuditEvent]:
         statement = select(AUDIT).where(AUDIT.c.id > after).order_by(AUDIT.c.id).limit(limit)

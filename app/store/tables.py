@@ -434,7 +434,11 @@ class AuditEventRow(SQLModel, table=True):
     """The audit trail: append-only (an update trigger refuses changes), each row hash-chained to the previous."""
 
     __tablename__ = "audit_event"
-    __table_args__ = (Index("ix_audit_event_actor_id", "actor", "id"),)
+    __table_args__ = (
+        Index("ix_audit_event_actor_id", "actor", "id"),
+        # One successor per event: an append from a stale head fails instead of forking the chain.
+        Index("uq_audit_event_prev_hash", "prev_hash", unique=True),
+    )
     id: int | None = Field(
         default=None,
         sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),

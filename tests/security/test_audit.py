@@ -183,10 +183,19 @@ async def test_read_traces_go_with_the_audit_batch_and_survive_a_failed_append(
         def __init__(self) -> None:
             self.fail = True
 
+        @property
+        def dialect(self) -> str:
+            return clean_database.dialect
+
         def write(self) -> AbstractAsyncContextManager[AsyncConnection]:  # type: ignore[override]
             if self.fail:
                 raise OSError("database unreachable")
             return clean_database.write()
+
+        def autocommit(self) -> AbstractAsyncContextManager[AsyncConnection]:  # type: ignore[override]
+            if self.fail:
+                raise OSError("database unreachable")
+            return clean_database.autocommit()
 
     broken = Failing()
     sink = AuditSink(broken)

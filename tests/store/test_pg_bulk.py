@@ -32,12 +32,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from app.config import Settings
-from app.domain.audit import AuditEvent
+from app.domain.audit import GENESIS, AuditEvent
 from app.main import create_app
 from app.services.audit import verify
 from app.store.db import Database
 from app.store.pg_bulk import insert_rows
-from app.store.security import AUDIT, AUDIT_USAGER, AuditRepository
+from app.store.security import AUDIT, AUDIT_USAGER, AuditRepository, ChainMoved
 from tests.conftest import http_client, issue_token
 from tests.factories import usager
 
@@ -154,12 +154,22 @@ async def test_concurrent_appends_keep_the_chain_verifiable(clean_database: Data
             usager_ids=usagers[: (batch + i) % 4],
         )
 
+    refused: list[int] = []
+
     async def append(batch: int) -> None:
-        async with clean_database.write() as connection:  # one transaction each, as each sink's batch
-            await AuditRepository(connection).append([event(batch, i) for i in range(batch + 1)])
+        head: str | None = GENESIS  # every appender starts from the same head: all but one are refused once
+        while True:
+            try:
+                async with clean_database.write() as connection:  # one transaction each, as each sink's batch
+                    await AuditRepository(connection).append([event(batch, i) for i in range(batch + 1)], [], head)
+                return
+            except ChainMoved:
+                refused.append(batch)
+                head = None
 
     await asyncio.gather(*(append(batch) for batch in range(12)))
     await _chain_is_whole(clean_database, sum(b + 1 for b in range(12)))
+    assert len(set(refused)) == 11
 
 
 async def test_reads_of_several_processes_at_once_keep_the_chain_verifiable(
