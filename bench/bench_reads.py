@@ -466,9 +466,15 @@ async def build_targets(dataset: Dataset, args: argparse.Namespace) -> Targets:
         if statement.lstrip().upper().startswith("SELECT"):
             statements.append((statement, tuple(parameters or ())))
 
+    def capture_driver(query: Any) -> None:  # statements the repositories send to asyncpg themselves
+        # (asyncpg's own type introspection, once per connection, does not read usager)
+        if query.query.lstrip().upper().startswith("SELECT") and "FROM usager" in query.query:
+            statements.append((query.query, tuple(query.args or ())))
+
     searches: dict[str, list[Search]] = {"search": [], "search_dob": []}
     try:
         async with database.read() as read:
+            (await read.get_raw_connection()).driver_connection.add_query_logger(capture_driver)
             service = UsagerService(read, SYSTEM)
             for person in people:
                 q = f"{person['nom_naissance']} {person['premier_prenom']}"

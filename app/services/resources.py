@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
@@ -10,10 +11,10 @@ from typing import Any, ClassVar, Generic, TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.elements import ColumnElement
 
 from app.domain.access import Principal
 from app.domain.errors import Conflict, FieldIssue, Gone, NotFound, PreconditionFailed, RuleViolation
+from app.store.bound import Condition
 from app.store.ids import new_id
 from app.store.repository import HistoryEntry, Keyset, ResourceRepository, StoredRow, UniqueViolation
 
@@ -84,7 +85,7 @@ class ResourceService(Generic[RecordT]):
     async def after_write(self, resource_id: uuid.UUID, record: RecordT) -> None:
         """Maintain side tables (search tokens, scope links)."""
 
-    def conditions(self, filters: Any) -> list[ColumnElement[bool]]:
+    def conditions(self, filters: Any) -> Sequence[Condition]:
         """SQL conditions for the list filters (an object with the filter attributes)."""
         return []
 
@@ -106,7 +107,7 @@ class ResourceService(Generic[RecordT]):
     async def list_page(
         self,
         *,
-        where: list[ColumnElement[bool]],
+        where: Sequence[Condition],
         after: Keyset | None,
         limit: int,
         sort: str | None = None,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
 import orjson
 from pydantic import BaseModel
-from sqlalchemy.sql.elements import ColumnElement
 
 from app.domain import text
 from app.domain.errors import FieldIssue, PreconditionFailed, RuleViolation
@@ -17,9 +17,9 @@ from app.domain.identity import UsagerIdentityInput, UsagerRecord, locked_trait_
 from app.domain.ins import duplicate_key as traits_key
 from app.services.audit import defer_read_traces
 from app.services.resources import Page, ResourceService, utcnow
+from app.store.bound import Condition, equal
 from app.store.identity import IdentityJournal
 from app.store.repository import (
-    USAGER_ESSMS,
     EssmsRepository,
     HistoryEntry,
     Keyset,
@@ -100,7 +100,7 @@ class UsagerService(ResourceService[UsagerRecord]):
     async def list_page(
         self,
         *,
-        where: list[ColumnElement[bool]],
+        where: Sequence[Condition],
         after: Keyset | None,
         limit: int,
         sort: str | None = None,
@@ -208,7 +208,7 @@ class UsagerService(ResourceService[UsagerRecord]):
         await self._trace(row.id, "merged", {"version": row.version + 1, "into": str(kept_id)})
         return StoredRow(row.id, row.version + 1, body, True)
 
-    def conditions(self, filters: Any) -> list[ColumnElement[bool]]:
+    def conditions(self, filters: Any) -> Sequence[Condition]:
         return self.search_conditions(
             q=filters.q,
             nom=filters.nom,
@@ -231,11 +231,11 @@ class UsagerService(ResourceService[UsagerRecord]):
         essms_id: uuid.UUID | None = None,
         identity_status: str | None = None,
         identifiant_local: str | None = None,
-    ) -> list[ColumnElement[bool]]:
+    ) -> list[Condition]:
         """Filters of a trait search; names ignore case, accents, hyphens and apostrophes, and a first name
         matches any birth first name, the first one or the used one (RNIV rule 17)."""
         c = self.repo.c
-        conditions: list[ColumnElement[bool]] = []
+        conditions: list[Condition] = []
         terms: list[tuple[str, tuple[str, ...]]] = [
             (token[:MAX_KEY], (NAME, FIRST_NAME)) for token in text.tokens(q or "")
         ]
@@ -244,21 +244,15 @@ class UsagerService(ResourceService[UsagerRecord]):
         if terms:
             conditions.append(self.repo.tokens_match(terms))
         if date_naissance is not None:
-            conditions.append(c.date_naissance == date_naissance)
+            conditions.append(equal(c.date_naissance, date_naissance))
         if sexe is not None:
-            conditions.append(c.sexe == sexe)
+            conditions.append(equal(c.sexe, sexe))
         if identity_status is not None:
-            conditions.append(c.identity_status == identity_status)
+            conditions.append(equal(c.identity_status, identity_status))
         if identifiant_local is not None:
-            conditions.append(c.identifiant_local == identifiant_local)
+            conditions.append(equal(c.identifiant_local, identifiant_local))
         if essms_id is not None:
-            conditions.append(
-                c.id.in_(
-                    USAGER_ESSMS.select()
-                    .with_only_columns(USAGER_ESSMS.c.usager_id)
-                    .where(USAGER_ESSMS.c.essms_id == essms_id)
-                )
-            )
+            conditions.append(self.repo.in_essms(essms_id))
         return conditions
 
     async def set_current_gir(self, usager_id: uuid.UUID, current: CurrentGir | None) -> None:

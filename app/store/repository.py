@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
@@ -35,6 +36,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.domain.access import Scope
 from app.store import tables
+from app.store.bound import Bound, Condition, fetch_all, one_of
 
 
 @dataclass(frozen=True)
@@ -182,36 +184,45 @@ class ResourceRepository:
         self,
         *,
         scope: Scope,
-        where: list[ColumnElement[bool]],
+        where: Sequence[Condition],
         after: Keyset | None,
         limit: int,
         sort: str | None = None,
         include_archived: bool = False,
     ) -> list[tuple[StoredRow, Any]]:
-        """One page in (sort column, id) order; keyset pagination keeps page 1000 as fast as page 1."""
-        conditions = [*where, *self._visible(scope)]
+        """One page in (sort column, id) order; keyset pagination keeps page 1000 as fast as page 1.
+
+        When every condition is a `Bound` the statement is built and compiled once per shape (app/store/bound.py)."""
+        conditions: list[Condition] = [*where]
+        visible = None if scope.unrestricted else self.scope_bound(scope) or self.scope_clause(scope)
+        if visible is not None:
+            conditions.append(visible)
         if not include_archived:
-            conditions.append(self.c.archived_at.is_(None))
+            conditions.append(Bound(_not_archived(self.table)))
         sort_column = self.c[self.sortable[sort]] if sort else None
         if after is not None:
-            if sort_column is not None:
-                value = keyset_value(sort_column, after.sort_value)
-                conditions.append(tuple_(sort_column, self.c.id) > tuple_(value, after.id))
+            if sort_column is None:
+                conditions.append(Bound(_after_id(self.table), {"after_id": after.id}))
             else:
-                conditions.append(self.c.id > after.id)
-        order = [sort_column, self.c.id] if sort_column is not None else [self.c.id]
-        columns: list[Any] = [self.c.id, self.c.version, self.c.body, self.c.archived_at]
-        if sort_column is not None:
-            columns.append(sort_column.label("sort_value"))
-        statement = select(*columns).where(*conditions).order_by(*order).limit(limit)
-        rows = (await self.connection.execute(statement)).all()
+                value = keyset_value(sort_column, after.sort_value)
+                conditions.append(Bound(_after_sorted(sort_column), {"after_sort": value, "after_id": after.id}))
+        values: dict[str, Any] = {"page_limit": limit}
+        for condition in conditions:
+            if isinstance(condition, Bound):
+                values.update(condition.values)
+        clauses = tuple(c.template if isinstance(c, Bound) else c for c in conditions)
+        if all(isinstance(c, Bound) for c in conditions):
+            rows = await fetch_all(self.connection, _page_statement(self.table, sort_column, clauses), values)
+        else:  # clauses carrying their own values are new objects each time: no use caching them
+            statement = _build_page_statement(self.table, sort_column, clauses)
+            rows = list((await self.connection.execute(statement, values)).all())
         return [
-            (
-                StoredRow(r.id, r.version, r.body, r.archived_at is not None),
-                r.sort_value if sort_column is not None else None,
-            )
-            for r in rows
+            (StoredRow(r[0], r[1], r[2], r[3] is not None), r[4] if sort_column is not None else None) for r in rows
         ]
+
+    def scope_bound(self, scope: Scope) -> Bound | None:
+        """`scope_clause` as a template and its values, for the repositories that have one (pages use it)."""
+        return None
 
     async def history(self, resource_id: uuid.UUID) -> list[HistoryEntry]:
         h = tables.ResourceHistory.__table__.c  # type: ignore[attr-defined]
@@ -327,9 +338,74 @@ def _weights(kinds: tuple[str, ...]) -> str:
 
 
 @functools.cache
-def _token_kind_in(kinds: tuple[str, ...]) -> ColumnElement[bool]:
-    # Built once per kind set: coercing the IN list costs more than the rest of a search's SQL building.
-    return TOKENS.c.kind.in_(kinds)
+def _usager_in_essms(table: Table) -> ColumnElement[bool]:
+    in_essms = bindparam("in_essms", type_=USAGER_ESSMS.c.essms_id.type)
+    return table.c.id.in_(select(USAGER_ESSMS.c.usager_id).where(USAGER_ESSMS.c.essms_id == in_essms))
+
+
+@functools.cache
+def _vector_match(table: Table) -> ColumnElement[bool]:
+    return table.c.search_vector.op("@@")(cast(bindparam("search_query"), TSQUERY))
+
+
+@functools.lru_cache(maxsize=256)
+def _token_ranges(kinds_of_terms: tuple[tuple[str, ...], ...]) -> ColumnElement[bool]:
+    """One index range of usager_search_token per term, of the term's kinds (SQLite)."""
+    usager_id = _t(tables.Usager).c.id
+    return and_(
+        *(
+            usager_id.in_(
+                select(TOKENS.c.usager_id).where(
+                    TOKENS.c.token >= bindparam(f"token_{i}_from"),
+                    TOKENS.c.token < bindparam(f"token_{i}_to"),
+                    TOKENS.c.kind.in_(kinds),
+                )
+            )
+            for i, kinds in enumerate(kinds_of_terms)
+        )
+    )
+
+
+@functools.cache
+def _not_archived(table: Table) -> ColumnElement[bool]:
+    return table.c.archived_at.is_(None)
+
+
+@functools.cache
+def _after_id(table: Table) -> ColumnElement[bool]:
+    return table.c.id > bindparam("after_id", type_=table.c.id.type)
+
+
+@functools.cache
+def _after_sorted(sort_column: Any) -> ColumnElement[bool]:
+    table = sort_column.table
+    return tuple_(sort_column, table.c.id) > tuple_(
+        bindparam("after_sort", type_=sort_column.type), bindparam("after_id", type_=table.c.id.type)
+    )
+
+
+def _build_page_statement(table: Table, sort_column: Any, clauses: tuple[ColumnElement[bool], ...]) -> Select[Any]:
+    columns: list[Any] = [table.c.id, table.c.version, table.c.body, table.c.archived_at]
+    if sort_column is not None:
+        columns.append(sort_column.label("sort_value"))
+    order = [sort_column, table.c.id] if sort_column is not None else [table.c.id]
+    return select(*columns).where(*clauses).order_by(*order).limit(bindparam("page_limit"))
+
+
+_page_statement = functools.lru_cache(maxsize=1024)(_build_page_statement)
+
+
+@functools.lru_cache(maxsize=64)
+def _usager_visible_template(usager_id_column: Any, dialect: str) -> ColumnElement[bool]:
+    return exists().where(
+        USAGER_ESSMS.c.usager_id == usager_id_column,
+        one_of(USAGER_ESSMS.c.essms_id, "scope_essms", dialect, USAGER_ESSMS.c.essms_id.type),
+    )
+
+
+def _usager_visible_bound(usager_id_column: Any, scope: Scope, dialect: str) -> Bound:
+    assert scope.essms_ids is not None
+    return Bound(_usager_visible_template(usager_id_column, dialect), {"scope_essms": list(scope.essms_ids)})
 
 
 def _usager_visible(usager_id_column: Any, scope: Scope) -> ColumnElement[bool]:
@@ -365,21 +441,26 @@ class UsagerRepository(ResourceRepository):
     def scope_clause(self, scope: Scope) -> ColumnElement[bool]:
         return _usager_visible(self.c.id, scope)
 
-    def tokens_match(self, terms: list[tuple[str, tuple[str, ...]]]) -> ColumnElement[bool]:
+    def scope_bound(self, scope: Scope) -> Bound:
+        return _usager_visible_bound(self.c.id, scope, self.connection.dialect.name)
+
+    def in_essms(self, essms_id: uuid.UUID) -> Bound:
+        """Usagers linked to the ESSMS (any stay there, past or present)."""
+        return Bound(_usager_in_essms(self.table), {"in_essms": essms_id})
+
+    def tokens_match(self, terms: list[tuple[str, tuple[str, ...]]]) -> Bound:
         """Usagers having, for every (prefix, kinds) term, a name key of one of those kinds starting with it.
 
         PostgreSQL looks every prefix up as a lexeme of ``search_vector`` (which holds the prefixes of the keys)
         in one GIN scan; SQLite intersects index ranges of usager_search_token (no LIKE either way)."""
         if self.connection.dialect.name == "postgresql":
             query = " & ".join(f"'{prefix}'{_weights(kinds)}" for prefix, kinds in terms)
-            return self.c.search_vector.op("@@")(cast(literal(query), TSQUERY))
-        return and_(*(self._token_range(prefix, kinds) for prefix, kinds in terms))
-
-    def _token_range(self, prefix: str, kinds: tuple[str, ...]) -> ColumnElement[bool]:
-        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-        return self.c.id.in_(
-            select(TOKENS.c.usager_id).where(TOKENS.c.token >= prefix, TOKENS.c.token < upper, _token_kind_in(kinds))
-        )
+            return Bound(_vector_match(self.table), {"search_query": query})
+        values: dict[str, Any] = {}
+        for i, (prefix, _) in enumerate(terms):
+            values[f"token_{i}_from"] = prefix
+            values[f"token_{i}_to"] = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        return Bound(_token_ranges(tuple(kinds for _, kinds in terms)), values)
 
     async def replace_tokens(self, usager_id: uuid.UUID, tokens: set[tuple[str, str]]) -> None:
         if self.connection.dialect.name == "postgresql":
@@ -409,6 +490,9 @@ class ContactRepository(ResourceRepository):
     def scope_clause(self, scope: Scope) -> ColumnElement[bool]:
         return _usager_visible(self.c.usager_id, scope)
 
+    def scope_bound(self, scope: Scope) -> Bound:
+        return _usager_visible_bound(self.c.usager_id, scope, self.connection.dialect.name)
+
     async def other_active_roles(self, usager_id: uuid.UUID, exclude: uuid.UUID | None) -> list[str]:
         """Bodies of the usager's other active contacts (for the single personne de confiance rule)."""
         statement = select(self.c.body).where(
@@ -430,6 +514,9 @@ class ProtectionMeasureRepository(ResourceRepository):
 
     def scope_clause(self, scope: Scope) -> ColumnElement[bool]:
         return _usager_visible(self.c.usager_id, scope)
+
+    def scope_bound(self, scope: Scope) -> Bound:
+        return _usager_visible_bound(self.c.usager_id, scope, self.connection.dialect.name)
 
     async def same_nature(self, usager_id: uuid.UUID, nature: str, exclude: uuid.UUID | None) -> list[str]:
         statement = select(self.c.body).where(
@@ -533,6 +620,9 @@ class EvaluationRepository(ResourceRepository):
 
     def scope_clause(self, scope: Scope) -> ColumnElement[bool]:
         return _usager_visible(self.c.usager_id, scope)
+
+    def scope_bound(self, scope: Scope) -> Bound:
+        return _usager_visible_bound(self.c.usager_id, scope, self.connection.dialect.name)
 
     async def latest_gir(self, usager_id: uuid.UUID) -> tuple[uuid.UUID, date, int] | None:
         """The latest AGGIR evaluation that counts for the usager's current GIR."""
