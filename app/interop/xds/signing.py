@@ -116,20 +116,26 @@ def _fingerprints(chain: list[x509.Certificate]) -> tuple[bytes, ...]:
     return tuple(c.fingerprint(hashes.SHA256()) for c in chain)
 
 
-_trusted: dict[Path, TrustedChains] = {}
+_trusted: dict[str, TrustedChains] = {}
 _trusted_lock = threading.Lock()
 
 
-def trusted_chains(ca_file: Path) -> TrustedChains:
-    """The process-wide verified chains of one CA file."""
-    key = ca_file.resolve()
+def trusted_chains(ca_file: Path | str) -> TrustedChains:
+    """The process-wide verified chains of one CA file (by its path as given, then as resolved)."""
+    found = _trusted.get(str(ca_file))
+    if found is not None:
+        return found
+    resolved = Path(ca_file).resolve()
     with _trusted_lock:
-        return _trusted.setdefault(key, TrustedChains(key))
+        chains = _trusted.setdefault(str(resolved), TrustedChains(resolved))
+        _trusted[str(ca_file)] = chains
+        return chains
 
 
 class _CachedChainVerifier(X509CertChainVerifier):
-    def __init__(self, chains: TrustedChains, verification_time: datetime) -> None:
-        super().__init__(ca_pem_file=str(chains.ca_file), verification_time=verification_time)  # type: ignore[no-untyped-call]
+    def __init__(self, chains: TrustedChains, default: X509CertChainVerifier) -> None:
+        # signxml's own verifier for this verification (its policies and time), with the chains' store.
+        self.__dict__.update(vars(default))
         self.chains = chains
 
     @property
@@ -155,8 +161,8 @@ class _CachedChains:
         )
         if ca_pem_file is None or ee_policy is not None or ca_policy is not None:
             return default
-        path = Path(ca_pem_file.decode() if isinstance(ca_pem_file, bytes) else ca_pem_file)
-        return _CachedChainVerifier(trusted_chains(path), default.verification_time)
+        path = ca_pem_file.decode() if isinstance(ca_pem_file, bytes) else ca_pem_file
+        return _CachedChainVerifier(trusted_chains(path), default)
 
 
 class CachedChainXMLVerifier(_CachedChains, XMLVerifier):
