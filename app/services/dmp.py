@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -26,6 +26,7 @@ from app.store.db import Database
 from app.store.dmp import DmpRepository, OutboxRow
 
 NS = {"c": "urn:hl7-org:v3"}
+Change = Callable[[DmpRepository], Awaitable[object]]
 FINESS_OID = "1.2.250.1.71.4.2.2"
 CONTENT_TYPE = Code("04", "1.2.250.1.213.2.2", "Hospitalisation de jour")  # INFERRED default, see README
 
@@ -60,6 +61,66 @@ def _author(xml: bytes) -> ebrim.Author:
     return ebrim.Author(institution=f"{name}^^^^^&{FINESS_OID}&ISO^IDNST^^^1{finess}")
 
 
+class _Outcomes:
+    """The outcome rows of the documents in flight, written together (group commit): those recorded while a
+    write transaction commits share the next one. Each caller returns once its own outcome is committed, as
+    with a transaction of its own; when a shared transaction fails, each of its outcomes is written again
+    alone, so that one row's failure stays its own."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._pending: list[tuple[Change, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def write(self, change: Change) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((change, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain(), name="dmp-outcomes")
+        await future
+
+    async def _drain(self) -> None:
+        batch: list[tuple[Change, asyncio.Future[None]]] = []
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await self._apply([change for change, _ in batch])
+                except Exception as error:
+                    if len(batch) == 1:
+                        _settle(batch[0][1], error)
+                        continue
+                    for change, future in batch:
+                        try:
+                            await self._apply([change])
+                        except Exception as alone:
+                            _settle(future, alone)
+                        else:
+                            _settle(future, None)
+                else:
+                    for _, future in batch:
+                        _settle(future, None)
+        finally:
+            # Stopped (the worker shuts down): no caller is left waiting for an outcome never written.
+            for _, future in batch + self._pending:
+                _settle(future, RuntimeError("the outcome writer stopped"))
+
+    async def _apply(self, changes: list[Change]) -> None:
+        async with self.database.write() as connection:
+            repository = DmpRepository(connection)
+            for change in changes:
+                await change(repository)
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
+
+
 class DmpFeeder:
     def __init__(
         self,
@@ -81,6 +142,7 @@ class DmpFeeder:
         self.audit = audit
         self.policy = policy or FeedPolicy()
         self.clock = clock
+        self._outcomes = _Outcomes(database)
 
     async def deliver(self, worker: str) -> DeliveryReport:
         """One round: claim due rows and deliver each; returns what happened."""
@@ -100,8 +162,10 @@ class DmpFeeder:
         return report
 
     async def _record(self, worker: str, row: OutboxRow, status: DmpStatus, **kwargs: object) -> None:
-        async with self.database.write() as connection:
-            await DmpRepository(connection).record(row.document_id, worker, self.clock(), status=status, **kwargs)  # type: ignore[arg-type]
+        now = self.clock()
+        await self._outcomes.write(
+            lambda repository: repository.record(row.document_id, worker, now, status=status, **kwargs)  # type: ignore[arg-type]
+        )
 
     async def _deliver_one(self, worker: str, row: OutboxRow, report: DeliveryReport) -> None:
         if row.operation != DmpOperation.SEND.value:

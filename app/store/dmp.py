@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import and_, case, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.access import Scope
@@ -113,18 +113,18 @@ class DmpRepository:
             and_(OUTBOX.c.status == DmpStatus.SENDING.value, OUTBOX.c.claimed_until < now),
         )
         candidates = select(OUTBOX.c.document_id).where(due).order_by(OUTBOX.c.next_attempt_at).limit(limit)
-        if self.connection.dialect.name == "postgresql":
-            candidates = candidates.with_for_update(skip_locked=True)
-        ids = list((await self.connection.execute(candidates)).scalars())
-        if not ids:
-            return []
-        # The guarded UPDATEs repeat the condition: on SQLite two workers may read the same ids, only one wins.
         claimed = {
             "status": DmpStatus.SENDING.value,
             "claimed_by": worker,
             "claimed_until": now + lease,
             "updated_at": now,
         }
+        if self.connection.dialect.name == "postgresql":
+            return await self._claim_locked(candidates, due, claimed)
+        ids = list((await self.connection.execute(candidates)).scalars())
+        if not ids:
+            return []
+        # The guarded UPDATEs repeat the condition: on SQLite two workers may read the same ids, only one wins.
         await self.connection.execute(
             update(OUTBOX)
             .where(
@@ -146,6 +146,22 @@ class DmpRepository:
             select(OUTBOX).where(
                 OUTBOX.c.document_id.in_(ids), OUTBOX.c.claimed_by == worker, OUTBOX.c.claimed_until == now + lease
             )
+        )
+        return [OutboxRow(**r._mapping) for r in rows]
+
+    async def _claim_locked(self, candidates: Any, due: Any, claimed: dict[str, Any]) -> list[OutboxRow]:
+        """PostgreSQL: the same claim in one statement, the due rows locked (SKIP LOCKED: another worker takes
+        others) and updated at once; a lost lease (a row still sending) counts as an attempt."""
+        lost = OUTBOX.c.status == DmpStatus.SENDING.value
+        rows = await self.connection.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.document_id.in_(candidates.with_for_update(skip_locked=True).scalar_subquery()), due)
+            .values(
+                **claimed,
+                attempts=OUTBOX.c.attempts + case((lost, 1), else_=0),
+                last_error=case((lost, "a worker lost its claim"), else_=OUTBOX.c.last_error),
+            )
+            .returning(*OUTBOX.c)
         )
         return [OutboxRow(**r._mapping) for r in rows]
 

@@ -72,3 +72,7 @@ async def test_workers_claim_disjoint_rows_and_expired_leases_come_back(
     async with clean_database.write() as connection:
         again = await DmpRepository(connection).claim("d", later, limit=10, lease=timedelta(seconds=30))
     assert {str(r.document_id) for r in again} == ids - {mine[0]}
+    # A lost lease counts as an attempt whose outcome is unknown (the worker reconciles before resending).
+    assert {(r.status, r.claimed_by, r.attempts, r.last_error) for r in again} == {
+        (DmpStatus.SENDING.value, "d", 1, "a worker lost its claim")
+    }

@@ -20,10 +20,10 @@ from typing import Literal
 from lxml import etree
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureConstructionMethod
 from signxml.exceptions import InvalidInput, InvalidSignature
-from signxml.xades.xades import XAdESSignatureConfiguration, XAdESSigner, XAdESVerifier
+from signxml.xades.xades import XAdESSignatureConfiguration, XAdESSigner
 
 from app.interop.cda.xds import Code, DocumentEntry
-from app.interop.xds.signing import Signer
+from app.interop.xds.signing import CachedChainXAdESVerifier, Signer
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
 Digest = Literal["sha1", "sha256"]
@@ -65,8 +65,8 @@ def sign(submission_uid: str, documents: dict[str, bytes], signer: Signer, *, di
     )
     signature: etree._Element = xades.sign(
         _manifest(submission_uid, documents, digest),
-        key=signer.key_pem,
-        cert=signer.cert_pem.decode(),
+        key=signer.key,
+        cert=[signer.certificate],
     )
     serialised: bytes = etree.tostring(signature, xml_declaration=True, encoding="UTF-8")
     return serialised
@@ -81,7 +81,7 @@ class VerifiedSignature:
 def verify(signature: bytes, documents: dict[str, bytes], *, ca_file: Path) -> VerifiedSignature:
     """Verify the XAdES signature against ``ca_file`` and each Manifest digest against the submitted documents."""
     try:
-        results = XAdESVerifier().verify(
+        results = CachedChainXAdESVerifier().verify(
             signature,
             ca_pem_file=str(ca_file),
             expect_config=XAdESSignatureConfiguration(

@@ -13,9 +13,8 @@ from lxml import etree
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm
 from signxml.exceptions import InvalidInput, InvalidSignature
 from signxml.signer import XMLSigner
-from signxml.verifier import XMLVerifier
 
-from app.interop.xds.signing import Signer, signing_certificate
+from app.interop.xds.signing import CachedChainXMLVerifier, Signer, signing_certificate
 
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
 DS = "http://www.w3.org/2000/09/xmldsig#"
@@ -120,7 +119,7 @@ def build(context: VihfContext, signer: Signer, *, now: datetime | None = None) 
         signature_algorithm=signer.signature_method("sha256"),
         digest_algorithm=DigestAlgorithm.SHA256,
         c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
-    ).sign(root, key=signer.key_pem, cert=signer.cert_pem.decode(), reference_uri=f"#{assertion_id}", id_attribute="ID")
+    ).sign(root, key=signer.key, cert=[signer.certificate], reference_uri=f"#{assertion_id}", id_attribute="ID")
     return signed
 
 
@@ -151,7 +150,7 @@ def verify(assertion: etree._Element, *, ca_file: Path) -> VerifiedVihf:
     if assertion.find(f"{{{SAML}}}Issuer") is None or assertion.find(f"{{{SAML}}}Subject/{{{SAML}}}NameID") is None:
         raise VihfError("VIHF needs an Issuer and a Subject/NameID")
     try:
-        result = XMLVerifier().verify(etree.tostring(assertion), ca_pem_file=str(ca_file), id_attribute="ID")
+        result = CachedChainXMLVerifier().verify(etree.tostring(assertion), ca_pem_file=str(ca_file), id_attribute="ID")
     except (InvalidSignature, InvalidInput) as exc:
         raise VihfError(f"VIHF signature: {exc}") from exc
     assert not isinstance(result, list)

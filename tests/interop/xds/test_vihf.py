@@ -54,3 +54,22 @@ def test_vihf_from_another_ca_is_refused(signer: Signer, tmp_path: Path) -> None
     other = make_pki(tmp_path / "other")
     with pytest.raises(vihf.VihfError, match="signature"):
         vihf.verify(vihf.build(CONTEXT, signer), ca_file=other.ca_cert)
+
+
+def test_a_chain_verified_once_is_trusted_only_for_its_ca_file(signer: Signer, dmp_pki: Pki, tmp_path: Path) -> None:
+    vihf.verify(vihf.build(CONTEXT, signer), ca_file=dmp_pki.ca_cert)
+    vihf.verify(vihf.build(CONTEXT, signer), ca_file=dmp_pki.ca_cert)  # the chain from the cache
+    # The signature itself is still checked on every request.
+    text = etree.tostring(vihf.build(CONTEXT, signer)).replace(b"123456789012345", b"999999999999999")
+    with pytest.raises(vihf.VihfError, match="signature"):
+        vihf.verify(etree.fromstring(text), ca_file=dmp_pki.ca_cert)
+    # Another CA file does not trust it; a CA file replaced by another CA forgets what it trusted.
+    other = make_pki(tmp_path / "other")
+    with pytest.raises(vihf.VihfError, match="signature"):
+        vihf.verify(vihf.build(CONTEXT, signer), ca_file=other.ca_cert)
+    replaced = tmp_path / "ca.pem"
+    replaced.write_bytes(dmp_pki.ca_cert.read_bytes())
+    vihf.verify(vihf.build(CONTEXT, signer), ca_file=replaced)
+    replaced.write_bytes(other.ca_cert.read_bytes() + b"\n")
+    with pytest.raises(vihf.VihfError, match="signature"):
+        vihf.verify(vihf.build(CONTEXT, signer), ca_file=replaced)
