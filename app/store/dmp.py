@@ -153,9 +153,12 @@ class DmpRepository:
         """PostgreSQL: the same claim in one statement, the due rows locked (SKIP LOCKED: another worker takes
         others) and updated at once; a lost lease (a row still sending) counts as an attempt."""
         lost = OUTBOX.c.status == DmpStatus.SENDING.value
+        # Materialized: as a plain subquery the planner may run the locking SELECT more than once, each run
+        # skipping the rows the previous one locked, and so claim far more than ``limit`` rows.
+        picked = candidates.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
         rows = await self.connection.execute(
             update(OUTBOX)
-            .where(OUTBOX.c.document_id.in_(candidates.with_for_update(skip_locked=True).scalar_subquery()), due)
+            .where(OUTBOX.c.document_id == picked.c.document_id, due)
             .values(
                 **claimed,
                 attempts=OUTBOX.c.attempts + case((lost, 1), else_=0),
