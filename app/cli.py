@@ -468,7 +468,7 @@ def cda_generate(
     )
 
 
-def _fast_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
+def fast_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
     try:
         import uvloop
     except ImportError:
@@ -503,7 +503,7 @@ def worker(
 
     try:
         # uvloop (installed with uvicorn[standard]) when present: its event loop costs less CPU per delivery.
-        with asyncio.Runner(loop_factory=_fast_loop()) as runner:
+        with asyncio.Runner(loop_factory=fast_loop()) as runner:
             typer.echo(runner.run(run()))
     except NotConfigured as error:
         typer.echo(f"DMP worker not started: {error}", err=True)

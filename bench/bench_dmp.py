@@ -43,7 +43,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.cli import _fast_loop  # noqa: E402
+from app.cli import fast_loop  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.domain.access import SYSTEM  # noqa: E402
 from app.domain.documents import DocumentKind, DocumentRequest  # noqa: E402
@@ -164,7 +164,7 @@ def generator_process(
     """One generating process (like one API process): its own validator, its share of the documents, one at a
     time, each prepared (read, built, validated) outside the write transaction and stored in one. On uvloop when
     installed, as the API processes (uvicorn) and the workers run."""
-    with asyncio.Runner(loop_factory=_fast_loop()) as runner:
+    with asyncio.Runner(loop_factory=fast_loop()) as runner:
         runner.run(_generate_share(index, database_url, usager_ids, count, ready, go, results))
 
 
