@@ -8,6 +8,7 @@ cached on disk under ``<data_dir>/cda-cache`` keyed by a hash of their inputs, a
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import threading
 from dataclasses import dataclass, field
@@ -110,7 +111,9 @@ class CdaValidator:
         target = self.cache_dir / f"{source.stem}-{digest[:16]}.xsl"
         if not target.exists():
             self.cache_dir.mkdir(parents=True, exist_ok=True)
-            partial = target.with_suffix(".tmp")
+            # Several processes may compile the same schematron at once: each writes its own file, and the
+            # atomic rename makes the last one the cached copy (they are identical).
+            partial = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
             partial.write_bytes(compile_schematron(source))
             partial.replace(target)
         return target

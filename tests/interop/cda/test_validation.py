@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -128,6 +131,32 @@ def test_compiled_stylesheets_are_cached_by_input_hash(cda_validator: CdaValidat
     stamp = first.stat().st_mtime_ns
     assert cda_validator.compiled_path("CI-SIS_DLU-EHPAD-DLU_2022.01.sch") == first
     assert first.stat().st_mtime_ns == stamp
+
+
+def test_processes_compiling_the_same_schematron_at_once_all_get_it(
+    cda_validator: CdaValidator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two generating processes start on an empty cache: each compiles, and neither may lose the other's file."""
+    from app.interop.cda import validation
+
+    compile_once = validation.compile_schematron
+    rounds, racers = 10, 4
+    barrier = threading.Barrier(racers)
+
+    def compile_together(source: Path) -> bytes:
+        compiled = compile_once(source)
+        barrier.wait()  # everyone writes and renames at the same moment
+        return compiled
+
+    monkeypatch.setattr(validation, "compile_schematron", compile_together)
+    for round_ in range(rounds):
+        racer = copy.copy(cda_validator)
+        racer.cache_dir = tmp_path / str(round_)
+        with ThreadPoolExecutor(racers) as pool:
+            runs = [pool.submit(racer.compiled_path, "CI-SIS_DLU-EHPAD-DLU_2022.01.sch") for _ in range(racers)]
+            paths = [run.result() for run in runs]
+        assert len(set(paths)) == 1 and paths[0].is_file()
+        assert [p.name for p in racer.cache_dir.iterdir()] == [paths[0].name]
 
 
 def test_compiler_refuses_a_missing_include(tmp_path: Path) -> None:
