@@ -3,8 +3,9 @@
 Three steps, as in ISO/IEC 19757-3 Annex A: inline ``<include>`` (recursively, relative to each including file),
 expand abstract patterns (``is-a`` + ``param``, replacing ``$name`` in ``test``, ``context``, ``select`` and text, in
 parameter order), then generate one XSLT mode per active pattern. Each pattern selects its candidate nodes once
-instead of walking the whole tree: the elements of its rules' last-step names, from one key indexing the document
-by local name (or ``//(context)`` for other contexts); the rules of a pattern are templates in descending
+instead of walking the whole tree, from two keys indexing the document (by local name, and by the roots of each
+element's templateId children): the elements carrying the templateId its rules' last steps require, or else of
+their last-step names (``//(context)`` for other contexts); the rules of a pattern are templates in descending
 priority matching exactly, so a node fires the first matching rule only, as the standard requires, and a
 candidate no rule matches is skipped.
 """
@@ -24,7 +25,7 @@ SCH = "http://purl.oclc.org/dsdl/schematron"
 XSL = "http://www.w3.org/1999/XSL/Transform"
 SVRL = "http://purl.oclc.org/dsdl/svrl"
 XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
-COMPILER_VERSION = "dui-sch-4"
+COMPILER_VERSION = "dui-sch-5"
 # Marks the stylesheet parameters that stand for a value-set file (see _preloadable_documents).
 PRELOAD = "urn:dui:compiled-schematron"
 PRELOAD_HREF = f"{{{PRELOAD}}}href"
@@ -192,24 +193,105 @@ def _split_union(expression: str) -> list[str]:
     return [part for part in parts if part]
 
 
-_LAST_STEP = re.compile(r"^(?:child::)?(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)\s*(?:\[.*)?$", re.DOTALL)
+_LAST_STEP = re.compile(r"^(?:child::)?(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*|\*)\s*(\[.*)?$", re.DOTALL)
+# A predicate that holds only for an element with a templateId child of that root: `P:templateId/@root = 'X'`
+# or `P:templateId[@root = 'X']`, alone or as the first operand of an `and` (see _template_root).
+_TEMPLATE_TEST = re.compile(
+    r"""^\s*(?:[A-Za-z_][\w.-]*:)?templateId\s*(?:/\s*@root\s*=\s*(?:'([^']*)'|"([^"]*)")"""
+    r"""|\[\s*@root\s*=\s*(?:'([^']*)'|"([^"]*)")\s*\])\s*(and\s.*)?$""",
+    re.DOTALL,
+)
+_OR = re.compile(r"(?<![\w.:-])or(?![\w.:-])")
 NAME_KEY = "dui-by-name"
+TEMPLATE_KEY = "dui-by-template"
+_NOT_ELEMENTS = ("node", "text", "comment", "processing-instruction")
 
 
-def _candidates(part: str) -> str:
-    """Nodes the pattern alternative ``part`` may match: every element of its last step's local name (one
-    key lookup; the template's match pattern then decides exactly), or a full ``//`` search otherwise."""
+@dataclass
+class _Candidates:
+    """What a pattern's rules may match, gathered so that each index is looked up once with every value."""
+
+    names: list[str] = field(default_factory=list)
+    templates: list[str] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+
+    def add(self, part: str) -> None:
+        kind, value = _candidate(part)
+        bucket = {"name": self.names, "template": self.templates, "path": self.paths}[kind]
+        if value not in bucket:
+            bucket.append(value)
+
+    def expression(self) -> str:
+        lookups = [
+            f"key('{key}', ({', '.join(_literal(v) for v in values)}))"
+            for key, values in ((TEMPLATE_KEY, self.templates), (NAME_KEY, self.names))
+            if values
+        ]
+        return " | ".join([*lookups, *self.paths])
+
+
+def _literal(value: str) -> str:
+    return f"'{value}'" if "'" not in value else f'"{value}"'
+
+
+def _first_predicate(step: str) -> str | None:
+    """The text inside the first ``[…]`` of a step (None without one)."""
+    start = step.find("[")
+    if start < 0:
+        return None
+    depth, quote = 0, ""
+    for index in range(start, len(step)):
+        char = step[index]
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+            if depth == 0:
+                return step[start + 1 : index]
+    return None
+
+
+def _template_root(predicate: str | None) -> str | None:
+    """The templateId root an element must carry to satisfy ``predicate``; None when it need not (an ``or``
+    anywhere may make the templateId test optional, so such predicates are left to a full search)."""
+    if predicate is None:
+        return None
+    found = _TEMPLATE_TEST.match(predicate)
+    if found is None or (found.group(5) and _OR.search(found.group(5))):
+        return None
+    return next(group for group in found.groups()[:4] if group is not None)
+
+
+def _candidate(part: str) -> tuple[str, str]:
+    """Nodes the pattern alternative ``part`` may match, as the cheapest superset we can name: the elements with a
+    templateId child of the root its last step requires (one key), else the elements of the last step's local
+    name (one key), else a ``//`` search. The template's match pattern then decides exactly. (For a wildcard
+    after a path, the children of the elements the step before names are a superset too, but selecting them
+    was twice as slow as the path itself, whose predicates leave fewer nodes to match.)"""
     slashes = _top_level(part, "/")
-    last = part[slashes[-1] + 1 :] if slashes else part
-    found = _LAST_STEP.match(last.strip())
-    if found and found.group(1) not in ("node", "text", "comment", "processing-instruction"):
-        return f"key('{NAME_KEY}', '{found.group(1)}')"
-    return f"({part})" if part.startswith("/") else f"//({part})"
+    last = part[slashes[-1] + 1 :].strip() if slashes else part.strip()
+    found = _LAST_STEP.match(last)
+    if found and found.group(1) not in _NOT_ELEMENTS:
+        root = _template_root(_first_predicate(last))
+        if root is not None:
+            return "template", root
+        if found.group(1) != "*":
+            return "name", found.group(1)
+    return "path", f"({part})" if part.startswith("/") else f"//({part})"
 
 
-def _selection(context: str) -> str:
-    """An expression selecting at least every node the match pattern ``context`` can match."""
-    return " | ".join(_candidates(part) for part in _split_union(context))
+def _selection(rules: list[etree._Element]) -> str:
+    """An expression selecting at least every node the rules' match patterns can match."""
+    candidates = _Candidates()
+    for rule in rules:
+        for part in _split_union(rule.get("context", "")):
+            candidates.add(part)
+    return candidates.expression()
 
 
 def _message(target: etree._Element, source: etree._Element) -> None:
@@ -279,8 +361,10 @@ def compile_schematron(path: Path, *, phase: str | None = None) -> bytes:
     stylesheet.set(XML_BASE, path.resolve().parent.as_uri() + "/")
     stylesheet.set("exclude-result-prefixes", " ".join(p for p in namespaces if p not in ("svrl",)))
     etree.SubElement(stylesheet, _x("output"), method="xml", indent="no")
-    # One index of the document's elements by local name, built once, serves every pattern's selection.
+    # Two indexes of the document's elements, built once each, serve every pattern's selection: by local name,
+    # and by the roots of their templateId children (the contexts `*[cda:templateId/@root = '…']`).
     etree.SubElement(stylesheet, _x("key"), name=NAME_KEY, match="*", use="local-name()")
+    etree.SubElement(stylesheet, _x("key"), name=TEMPLATE_KEY, match="*", use="*[local-name() = 'templateId']/@root")
     # Schema- and pattern-level variables are global, evaluated on the document (as in the reference engine).
     declared: dict[str, etree._Element] = {}
     for let in [*schema.findall(_q("let")), *(let for p in schema.iter(_q("pattern")) for let in p.findall(_q("let")))]:
@@ -302,7 +386,7 @@ def compile_schematron(path: Path, *, phase: str | None = None) -> bytes:
         mode = f"M{index}"
         etree.SubElement(stylesheet, _x("mode"), name=mode, **{"on-no-match": "deep-skip"})
         # SVRL active-pattern elements are left out: only failed asserts and successful reports are read.
-        selection = " | ".join(_selection(rule.get("context", "")) for rule in rules)
+        selection = _selection(rules)
         etree.SubElement(report, _x("apply-templates"), select=selection, mode=mode)
         for position, rule in enumerate(rules):
             template = etree.Element(

@@ -221,3 +221,57 @@ def test_value_set_files_become_parameters_defaulting_to_the_file(tmp_path: Path
     assert failures() == ["b B", "d B"]  # without the parameter: the file itself
     stylesheet.set_parameter(parameters[0].get("name", ""), processor.parse_xml(xml_text="<vs><c code='B'/></vs>"))
     assert failures() == ["b A", "d A"]  # with it: the document given, not the file read again
+
+
+def test_template_contexts_are_looked_up_by_template_root_and_fire_exactly(tmp_path: Path) -> None:
+    """A rule on `*[cda:templateId/@root = 'X']` selects its candidates from the templateId index; the template's
+    own match still decides, so a templateId in another namespace fires nothing, and one on a grandchild fires its
+    parent, not the grandparent,
+    and a predicate where the templateId test is optional (`or`) keeps the full search."""
+    from saxonche import PySaxonProcessor
+
+    from app.interop.cda.schematron import XSL
+
+    (tmp_path / "s.sch").write_text(
+        '<schema xmlns="http://purl.oclc.org/dsdl/schematron" queryBinding="xslt2">'
+        '<ns prefix="cda" uri="urn:hl7-org:v3"/>'
+        '<pattern><rule context="*[cda:templateId/@root = \'T1\']"><report test="true()">t1 <value-of '
+        "select='@n'/></report></rule></pattern>"
+        '<pattern><rule context="cda:s[cda:templateId[@root=&quot;T2&quot;] and @k]"><report test="true()">t2 '
+        "<value-of select='@n'/></report></rule></pattern>"
+        "<pattern><rule context=\"*[cda:templateId/@root = 'T3' or @k = 'x']\"><report test=\"true()\">t3 "
+        "<value-of select='@n'/></report></rule></pattern>"
+        "</schema>"
+    )
+    compiled = compile_schematron(tmp_path / "s.sch")
+    selections = [a.get("select") for a in etree.fromstring(compiled).iter(f"{{{XSL}}}apply-templates")]
+    assert selections == [
+        "key('dui-by-template', ('T1'))",
+        "key('dui-by-template', ('T2'))",
+        "//(*[cda:templateId/@root = 'T3' or @k = 'x'])",
+    ]
+    instance = (
+        '<doc xmlns="urn:hl7-org:v3" xmlns:o="urn:other">'
+        "<s n='a'><templateId root='T1'/></s>"
+        "<s n='b'><o:templateId root='T1'/></s>"
+        "<s n='c'><x n='x'><templateId root='T1'/></x></s>"
+        "<s n='d' k='1'><templateId root='T2'/></s>"
+        "<s n='e'><templateId root='T2'/></s>"
+        "<o:s n='f' k='1'><templateId root='T2'/></o:s>"
+        "<s n='g' k='x'/><s n='h'><templateId root='T3'/></s>"
+        "</doc>"
+    )
+    processor = PySaxonProcessor(license=False)
+    stylesheet = processor.new_xslt30_processor().compile_stylesheet(stylesheet_text=compiled.decode())
+    svrl = etree.fromstring(stylesheet.transform_to_string(xdm_node=processor.parse_xml(xml_text=instance)).encode())
+    texts = sorted(" ".join(t.itertext()).strip() for t in svrl.iter("{http://purl.oclc.org/dsdl/svrl}text"))
+    assert texts == ["t1 a", "t1 x", "t2 d", "t3 g", "t3 h"]
+
+
+def test_each_index_is_looked_up_once_per_pattern_with_every_value() -> None:
+    from app.interop.cda.schematron import _Candidates
+
+    candidates = _Candidates()
+    for part in ["cda:addr", "x/cda:addr[@use]", "cda:id", "*[cda:templateId/@root='A']", "cda:id", "@code"]:
+        candidates.add(part)
+    assert candidates.expression() == ("key('dui-by-template', ('A')) | key('dui-by-name', ('addr', 'id')) | //(@code)")
