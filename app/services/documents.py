@@ -8,7 +8,7 @@ import binascii
 import hashlib
 import html
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +42,7 @@ from app.store.documents import DocumentRepository, DocumentRow
 from app.store.repository import Keyset, UniqueViolation
 
 NS = {"c": "urn:hl7-org:v3"}
+_SUMMARY_FIELDS = frozenset(f.name for f in fields(DocumentRow)) - {"replaced_by_id"}
 TEMPLATE_FLUDR = "1.2.250.1.213.1.1.1.24"
 
 
@@ -356,7 +357,7 @@ class DocumentService:
         except MetadataError as error:
             raise RuleViolation("xds-metadata", str(error), field=error.metadata) from error
         now = datetime.now(UTC)
-        values = {
+        values: dict[str, Any] = {
             "id": document_id,
             "usager_id": usager_id,
             "essms_id": essms_id,
@@ -379,7 +380,7 @@ class DocumentService:
                     "checked": report.checked,
                     "warnings": len(report.findings),
                     "sha256": hashlib.sha256(xml).hexdigest(),
-                    "rules": await asyncio.to_thread(self.validator.rules, xml),
+                    "rules": report.rules or await asyncio.to_thread(self.validator.rules, xml),
                 }
             ).decode(),
         }
@@ -394,9 +395,8 @@ class DocumentService:
         if parent is not None:
             await DmpRepository(self.connection).supersede_unsent(parent.id, now)
         await self._queue_for_dmp(document_id, usager_id, essms_id, entry.unique_id, entry.type_code.code, now)
-        row = await self.repo.get(document_id, self.principal.scope)
-        assert row is not None
-        return row
+        # The row as stored, without reading it back.
+        return DocumentRow(replaced_by_id=None, **{k: v for k, v in values.items() if k in _SUMMARY_FIELDS})
 
     async def _queue_for_dmp(
         self,
@@ -409,10 +409,11 @@ class DocumentService:
     ) -> None:
         """The DMP send request, in the transaction of the document (outbox), with the policy's verdict."""
         dmp = DmpRepository(self.connection)
-        identity = IdentityStatus(await dmp.identity_status(usager_id) or IdentityStatus.PROV.value)
+        identity_status, opposed = await dmp.sharing_facts(usager_id)
+        identity = IdentityStatus(identity_status or IdentityStatus.PROV.value)
         status, reason = eligibility(
             identity_status=identity,
-            opposed=await dmp.opposed(usager_id),
+            opposed=opposed,
             type_code=type_code,
             feed_types=self.dmp_feed_types,
         )

@@ -75,6 +75,18 @@ class DmpRepository:
         value = await self.connection.scalar(select(USAGERS.c.identity_status).where(USAGERS.c.id == usager_id))
         return str(value) if value is not None else None
 
+    async def sharing_facts(self, usager_id: uuid.UUID) -> tuple[str | None, bool]:
+        """The usager's identity status and whether they opposed the DMP feeding, in one statement."""
+        opposed = select(OPPOSITIONS.c.usager_id).where(OPPOSITIONS.c.usager_id == USAGERS.c.id).exists()
+        row = (
+            await self.connection.execute(
+                select(USAGERS.c.identity_status, opposed.label("opposed")).where(USAGERS.c.id == usager_id)
+            )
+        ).first()
+        if row is None:
+            return None, await self.opposed(usager_id)
+        return (str(row.identity_status) if row.identity_status is not None else None), bool(row.opposed)
+
     async def opposed(self, usager_id: uuid.UUID) -> bool:
         found = await self.connection.scalar(
             select(OPPOSITIONS.c.usager_id).where(OPPOSITIONS.c.usager_id == usager_id)

@@ -56,6 +56,8 @@ class Finding:
 class ValidationReport:
     findings: list[Finding] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
+    # The fingerprint of the rules applied (see CdaValidator.rules); empty when the document was not XML.
+    rules: str = ""
 
     @property
     def errors(self) -> list[Finding]:
@@ -153,7 +155,9 @@ class CdaValidator:
     def rules(self, document: bytes) -> str:
         """A fingerprint of the rules that apply to this document (XSD and schematron sources, compiler): a
         document validated under the same fingerprint needs no new validation of the same bytes."""
-        tree = etree.ElementTree(etree.fromstring(document, etree.XMLParser(resolve_entities=False)))
+        return self._rules(etree.ElementTree(etree.fromstring(document, etree.XMLParser(resolve_entities=False))))
+
+    def _rules(self, tree: etree._ElementTree) -> str:
         digest = hashlib.sha256(self._digest("XSD", self.specs_root / "infrastructure" / "cda").encode())
         for relative in self.schematrons_for(tree):
             digest.update(self._digest(relative, self.specs_root / "schematrons" / relative).encode())
@@ -186,6 +190,7 @@ class CdaValidator:
         except etree.XMLSyntaxError as error:
             report.findings.append(Finding("xml", "error", "well-formed", f"line {error.lineno}", str(error)))
             return report
+        report.rules = self._rules(tree)
         report.checked.append("XSD")
         if not self._schema.validate(tree):
             for entry in self._schema.error_log:
