@@ -5,7 +5,8 @@ expand abstract patterns (``is-a`` + ``param``, replacing ``$name`` in ``test``,
 parameter order), then generate one XSLT mode per active pattern. Each pattern selects its candidate nodes once
 instead of walking the whole tree, from two keys indexing the document (by local name, and by the roots of each
 element's templateId children): the elements carrying the templateId its rules' last steps require, or else of
-their last-step names (``//(context)`` for other contexts); the rules of a pattern are templates in descending
+their last-step names (``//(context)`` for other contexts, the first step of ``//step/…`` paths evaluated once
+per document); the rules of a pattern are templates in descending
 priority matching exactly, so a node fires the first matching rule only, as the standard requires, and a
 candidate no rule matches is skipped.
 """
@@ -25,7 +26,7 @@ SCH = "http://purl.oclc.org/dsdl/schematron"
 XSL = "http://www.w3.org/1999/XSL/Transform"
 SVRL = "http://purl.oclc.org/dsdl/svrl"
 XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
-COMPILER_VERSION = "dui-sch-5"
+COMPILER_VERSION = "dui-sch-6"
 # Marks the stylesheet parameters that stand for a value-set file (see _preloadable_documents).
 PRELOAD = "urn:dui:compiled-schematron"
 PRELOAD_HREF = f"{{{PRELOAD}}}href"
@@ -221,13 +222,32 @@ class _Candidates:
         if value not in bucket:
             bucket.append(value)
 
-    def expression(self) -> str:
+    def expression(self, leading: dict[str, str]) -> str:
+        """The selection; ``leading`` collects the first steps of ``//step/…`` paths as global variables (see
+        :func:`_from_leading_step`)."""
         lookups = [
             f"key('{key}', ({', '.join(_literal(v) for v in values)}))"
             for key, values in ((TEMPLATE_KEY, self.templates), (NAME_KEY, self.names))
             if values
         ]
-        return " | ".join([*lookups, *self.paths])
+        return " | ".join([*lookups, *(_from_leading_step(path, leading) for path in self.paths)])
+
+
+def _from_leading_step(path: str, leading: dict[str, str]) -> str:
+    """``(//step/rest)`` as ``($v/rest)``, ``$v`` a global variable holding ``//step``: the same nodes (a path is
+    evaluated step after step), but ``//step``, which walks the whole document, is evaluated once per document
+    instead of once per rule (the structural-minimum profile starts 148 of its rules with the same
+    ``//hl7:ClinicalDocument[…]``)."""
+    inner = path[1:-1] if path.startswith("(//") and path.endswith(")") else None
+    if inner is None:
+        return path
+    slashes = _top_level(inner, "/")
+    if len(slashes) < 3 or slashes[:2] != [0, 1] or slashes[2] == 2:
+        return path
+    step = inner[: slashes[2]]
+    if step not in leading:
+        leading[step] = f"dui-context-{len(leading)}"
+    return f"(${leading[step]}{inner[slashes[2] :]})"
 
 
 def _literal(value: str) -> str:
@@ -285,13 +305,13 @@ def _candidate(part: str) -> tuple[str, str]:
     return "path", f"({part})" if part.startswith("/") else f"//({part})"
 
 
-def _selection(rules: list[etree._Element]) -> str:
+def _selection(rules: list[etree._Element], leading: dict[str, str]) -> str:
     """An expression selecting at least every node the rules' match patterns can match."""
     candidates = _Candidates()
     for rule in rules:
         for part in _split_union(rule.get("context", "")):
             candidates.add(part)
-    return candidates.expression()
+    return candidates.expression(leading)
 
 
 def _message(target: etree._Element, source: etree._Element) -> None:
@@ -377,6 +397,7 @@ def compile_schematron(path: Path, *, phase: str | None = None) -> bytes:
     main = etree.Element(_x("template"), match="/")
     report = etree.SubElement(main, _s("schematron-output"), title=(schema.findtext(_q("title")) or "").strip())
     templates: list[etree._Element] = []
+    leading: dict[str, str] = {}
     for index, pattern in enumerate(p for p in schema.iter(_q("pattern")) if p.get("abstract") != "true"):
         if active is not None and pattern.get("id") not in active:
             continue
@@ -386,7 +407,7 @@ def compile_schematron(path: Path, *, phase: str | None = None) -> bytes:
         mode = f"M{index}"
         etree.SubElement(stylesheet, _x("mode"), name=mode, **{"on-no-match": "deep-skip"})
         # SVRL active-pattern elements are left out: only failed asserts and successful reports are read.
-        selection = _selection(rules)
+        selection = _selection(rules, leading)
         etree.SubElement(report, _x("apply-templates"), select=selection, mode=mode)
         for position, rule in enumerate(rules):
             template = etree.Element(
@@ -398,6 +419,8 @@ def compile_schematron(path: Path, *, phase: str | None = None) -> bytes:
                 elif child.tag in (_q("assert"), _q("report")):
                     _check(template, child)
             templates.append(template)
+    for step, name in leading.items():
+        etree.SubElement(stylesheet, _x("variable"), name=name, select=step)
     stylesheet.append(main)
     stylesheet.extend(templates)
     _preloadable_documents(stylesheet, _literal_globals(schema, declared))

@@ -274,4 +274,39 @@ def test_each_index_is_looked_up_once_per_pattern_with_every_value() -> None:
     candidates = _Candidates()
     for part in ["cda:addr", "x/cda:addr[@use]", "cda:id", "*[cda:templateId/@root='A']", "cda:id", "@code"]:
         candidates.add(part)
-    assert candidates.expression() == ("key('dui-by-template', ('A')) | key('dui-by-name', ('addr', 'id')) | //(@code)")
+    assert candidates.expression({}) == (
+        "key('dui-by-template', ('A')) | key('dui-by-name', ('addr', 'id')) | //(@code)"
+    )
+
+
+def test_rules_starting_with_the_same_descendant_step_share_it_and_fire_as_before(tmp_path: Path) -> None:
+    """`//a[@k]/b/*[…]` and `//a[@k]/c//*[…]` select from one global variable holding `//a[@k]`; the nodes
+    they fire on are those of the paths themselves."""
+    from saxonche import PySaxonProcessor
+
+    from app.interop.cda.schematron import XSL
+
+    (tmp_path / "s.sch").write_text(
+        '<schema xmlns="http://purl.oclc.org/dsdl/schematron" queryBinding="xslt2">'
+        '<pattern><rule context="//a[@k]/b/*[@n != \'skip\']"><report test="true()">one <value-of '
+        "select='@n'/></report></rule></pattern>"
+        '<pattern><rule context="//a[@k]/c//*[@n]"><report test="true()">two <value-of select=\'@n\'/>'
+        '</report></rule><rule context="/r/*[@n]"><report test="true()">top <value-of select=\'@n\'/>'
+        "</report></rule></pattern>"
+        "</schema>"
+    )
+    compiled = compile_schematron(tmp_path / "s.sch")
+    stylesheet_root = etree.fromstring(compiled)
+    shared = [v.get("select") for v in stylesheet_root.iterchildren(f"{{{XSL}}}variable")]
+    assert shared == ["//a[@k]"]
+    selections = [a.get("select") for a in stylesheet_root.iter(f"{{{XSL}}}apply-templates")]
+    assert selections == ["($dui-context-0/b/*[@n != 'skip'])", "($dui-context-0/c//*[@n]) | (/r/*[@n])"]
+    instance = (
+        "<r><a k='1'><b><x n='1'/><x n='skip'/></b><c><d><y n='2'/></d></c></a>"
+        "<a><b><x n='no'/></b></a><q><a k='2'><b><x n='3'/></b></a></q><z n='4'/></r>"
+    )
+    processor = PySaxonProcessor(license=False)
+    stylesheet = processor.new_xslt30_processor().compile_stylesheet(stylesheet_text=compiled.decode())
+    svrl = etree.fromstring(stylesheet.transform_to_string(xdm_node=processor.parse_xml(xml_text=instance)).encode())
+    texts = sorted(" ".join(t.itertext()).strip() for t in svrl.iter("{http://purl.oclc.org/dsdl/svrl}text"))
+    assert texts == ["one 1", "one 3", "top 4", "two 2"]
