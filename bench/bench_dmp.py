@@ -243,18 +243,13 @@ def _machine_busy() -> float:
     return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-async def _outbox_left(database_url: str) -> int:
+async def _outbox_left(database: Database) -> int:
     from sqlalchemy import text
 
-    database = Database(create_engine(database_url, pool_size=1))
-    try:
-        async with database.read() as connection:
-            return int(
-                await connection.scalar(text("SELECT count(*) FROM dmp_outbox WHERE status IN ('queued', 'sending')"))
-                or 0
-            )
-    finally:
-        await database.dispose()
+    async with database.read() as connection:
+        return int(
+            await connection.scalar(text("SELECT count(*) FROM dmp_outbox WHERE status IN ('queued', 'sending')")) or 0
+        )
 
 
 @dataclass
@@ -302,10 +297,16 @@ def run_pipeline(
         while len(run.shares) < len(generators):
             run.shares.append(results.get(timeout=3600))
         run.generation = time.perf_counter() - started
-        while asyncio.run(_outbox_left(database_url)):
-            for index, process in enumerate(workers):
-                run.worker_peaks[index] = max(run.worker_peaks[index], _hwm(process.pid) or 0.0)
-            time.sleep(0.2)
+        # One loop and one connection for the whole wait (the watcher's CPU is the machine's too).
+        with asyncio.Runner() as runner:
+            database = Database(create_engine(database_url, pool_size=1))
+            try:
+                while runner.run(_outbox_left(database)):
+                    for index, process in enumerate(workers):
+                        run.worker_peaks[index] = max(run.worker_peaks[index], _hwm(process.pid) or 0.0)
+                    time.sleep(0.2)
+            finally:
+                runner.run(database.dispose())
         run.end_to_end = time.perf_counter() - started
         run.drain = run.end_to_end - run.generation
         run.sandbox_cpu = _cpu(sandbox_pid) - sandbox_cpu

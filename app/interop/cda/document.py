@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +17,21 @@ from app.domain.stays import StayInput
 from app.interop.cda.header import DocumentHeader, Essms, Professional, clinical_document
 from app.interop.cda.pdfa import Block
 from app.interop.cda.volets import VoletInput, volet_for
+
+NON_XML_TEXT = "{urn:hl7-org:v3}component/{urn:hl7-org:v3}nonXMLBody/{urn:hl7-org:v3}text"
+
+
+def embedded_pdf(xml: bytes | str) -> bytes | None:
+    """The PDF a document carries in its nonXMLBody (N1, IHE XDS-SD), or None."""
+    parser = etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True)
+    root = etree.fromstring(xml.encode("utf-8") if isinstance(xml, str) else xml, parser)
+    text = root.find(NON_XML_TEXT)
+    if text is None or text.get("mediaType") != "application/pdf" or text.get("representation") != "B64":
+        return None
+    try:
+        return base64.b64decode("".join(text.itertext()), validate=False)
+    except (binascii.Error, ValueError):
+        return None
 
 
 @dataclass(frozen=True)
