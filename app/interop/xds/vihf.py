@@ -194,7 +194,7 @@ def verify(assertion: etree._Element, *, ca_file: Path) -> VerifiedVihf:
     if assertion.find(f"{{{SAML}}}Issuer") is None or assertion.find(f"{{{SAML}}}Subject/{{{SAML}}}NameID") is None:
         raise VihfError("VIHF needs an Issuer and a Subject/NameID")
     try:
-        result = CachedChainXMLVerifier().verify(etree.tostring(assertion), ca_pem_file=str(ca_file), id_attribute="ID")
+        result = CachedChainXMLVerifier().verify(assertion, ca_pem_file=str(ca_file), id_attribute="ID")
     except (InvalidSignature, InvalidInput) as exc:
         raise VihfError(f"VIHF signature: {exc}") from exc
     assert not isinstance(result, list)

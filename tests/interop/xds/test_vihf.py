@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
 from app.interop.xds import vihf
 from app.interop.xds.signing import Signer
-from app.sandbox.pki import Pki, make_pki
+from app.sandbox.pki import Pki, issue_signing_certificate, make_pki
 
 CONTEXT = vihf.VihfContext(
     user_id="DUI-42",
@@ -112,3 +114,20 @@ def test_an_assertion_is_never_given_for_another_patient_nor_from_the_future(sig
     )
     clock.now -= timedelta(seconds=5)  # the clock went back: an IssueInstant in the future is not sent
     assert assertions.for_patient(CONTEXT.patient_id) is not mine
+
+
+def test_the_signature_is_checked_with_the_certificate_of_its_x509data(
+    signer: Signer, dmp_pki: Pki, tmp_path: Path
+) -> None:
+    other_cert, other_key = issue_signing_certificate(dmp_pki, tmp_path, cn="OTHER ORG SIGN", structure_id="2020202020")
+    other = Signer.from_files(other_cert, other_key)
+    vihf.verify(vihf.build(CONTEXT, other), ca_file=dmp_pki.ca_cert)  # both chains are trusted (and cached)
+    assertion = vihf.build(CONTEXT, signer)
+    certificate = assertion.find(f".//{{{vihf.DS}}}X509Certificate")
+    assert certificate is not None
+    certificate.text = base64.b64encode(other.certificate.public_bytes(serialization.Encoding.DER)).decode()
+    with pytest.raises(vihf.VihfError, match="signature"):
+        vihf.verify(assertion, ca_file=dmp_pki.ca_cert)
+    certificate.text = "not a certificate"
+    with pytest.raises(vihf.VihfError, match="signature"):
+        vihf.verify(assertion, ca_file=dmp_pki.ca_cert)
