@@ -29,6 +29,8 @@ SOAP_TYPE = "application/soap+xml; charset=UTF-8"
 FAILURE = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Failure"
 SUCCESS = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"
 SIGNATURE_FORMAT = "http://www.w3.org/2000/09/xmldsig#"
+# The attachments of ITI-41 stay binary in the envelope: the checks read their bytes (soap.parse_included).
+DOCUMENT_TAGS = frozenset({f"{{{ebrim.XDSB}}}Document"})
 FAULT_MODES = ("timeout", "http-503", "registry-error", "drop-after-store", "slow-after-store")
 # What a request meets when it fails at random: a 5xx, a timeout (the submission is stored meanwhile), a
 # transient registry error, and a dropped connection after the submission was stored.
@@ -179,7 +181,9 @@ def build_app(control: DmpControl) -> Starlette:
         if fault == "registry-error":
             return _registry_response([("XDSRegistryBusy", "injected registry error")])
         try:
-            env, _, included = soap.parse_included(request.headers.get("content-type", ""), await request.body())
+            env, _, included = soap.parse_included(
+                request.headers.get("content-type", ""), await request.body(), binary=DOCUMENT_TAGS
+            )
             payload = soap.body_child(env)
         except soap.MtomError as exc:
             return _fault("soap:DMPBadRequest", str(exc))
