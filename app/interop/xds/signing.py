@@ -186,8 +186,8 @@ class _CachedChains:
 
     def verify(self, data: Any, *, ca_pem_file: Any = None, **kwargs: Any) -> Any:
         texts = None
+        config = kwargs.get("expect_config")
         if ca_pem_file is not None and not {"x509_cert", "cert_resolver", "ee_policy", "ca_policy"} & set(kwargs):
-            config = kwargs.get("expect_config")
             texts = _chain_texts(data, config.location if config is not None else ".//")
         if texts is None:
             return super().verify(data, ca_pem_file=ca_pem_file, **kwargs)  # type: ignore[misc]
@@ -197,7 +197,10 @@ class _CachedChains:
             chain = [_certificate(text) for text in texts]
         except ValueError as exc:
             raise InvalidInput(f"unreadable X509Certificate: {exc}") from exc
-        default = X509CertChainVerifier(ca_pem_file=path, verification_time=datetime.now(UTC))  # type: ignore[no-untyped-call]
+        when = getattr(config, "verification_time", None) or datetime.now(UTC)  # as signxml: its time, else now
+        default = X509CertChainVerifier(  # type: ignore[no-untyped-call]
+            ca_pem_file=path, verification_time=when if when.tzinfo else when.replace(tzinfo=UTC)
+        )
         signing = _CachedChainVerifier(chains, default).verify(chain)
         return super().verify(data, x509_cert=signing, **kwargs)  # type: ignore[misc]
 
