@@ -81,18 +81,22 @@ def _record_statement(attempted: bool, sent: bool) -> Any:
     )
 
 
+@cache
+def _outgoing_statement() -> Any:
+    """The read of a send (built once, as the outcome UPDATE)."""
+    opposed = exists().where(OPPOSITIONS.c.usager_id == DOCUMENTS.c.usager_id).label("opposed")
+    return select(*DOCUMENT_SUMMARY, DOCUMENTS.c.xml, opposed).where(
+        DOCUMENTS.c.id == bindparam("o_id", type_=DOCUMENTS.c.id.type)
+    )
+
+
 class DmpRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self.connection = connection
 
     async def outgoing(self, document_id: uuid.UUID) -> Outgoing | None:
         """The document of a send and its usager's opposition, in one read."""
-        opposed = exists().where(OPPOSITIONS.c.usager_id == DOCUMENTS.c.usager_id).label("opposed")
-        row = (
-            await self.connection.execute(
-                select(*DOCUMENT_SUMMARY, DOCUMENTS.c.xml, opposed).where(DOCUMENTS.c.id == document_id)
-            )
-        ).first()
+        row = (await self.connection.execute(_outgoing_statement(), {"o_id": document_id})).first()
         if row is None:
             return None
         values = dict(row._mapping)
