@@ -492,7 +492,9 @@ def worker(
         try:
             feeder = build_feeder(settings, database, shared_validator(settings.resolved_cda_cache_dir()))
             try:
-                report = await run_worker(feeder, poll=settings.dmp_poll_seconds, once=once)
+                report = await run_worker(
+                    feeder, poll=settings.dmp_poll_seconds, once=once, gather=settings.dmp_gather_seconds
+                )
             finally:
                 await feeder.client.aclose()
             return (

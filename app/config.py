@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     dmp_homologation: str = Field("", description="VIHF LPS_ID_HOMOLOGATION_DMP (CNDA number)")
     dmp_batch: int = Field(20, ge=1, le=500, description="Outbox rows a worker claims per round")
     dmp_poll_seconds: float = Field(2.0, gt=0, description="Worker pause when nothing is due")
+    dmp_gather_seconds: float = Field(
+        0.25, ge=0, description="Worker pause after a round short of a batch: the rows queued meanwhile go together"
+    )
     dmp_attempts: int = Field(8, ge=1, le=50, description="Attempts per document before the dead letter")
     dmp_backoff_initial: float = Field(2.0, ge=0, description="First retry delay (s), doubled each attempt")
     dmp_backoff_max: float = Field(3600.0, ge=0, description="Largest retry delay (s)")

@@ -78,8 +78,10 @@ def build_feeder(settings: Settings, database: Database, validator: CdaValidator
     )
 
 
-async def run_worker(feeder: DmpFeeder, *, poll: float, once: bool = False) -> DeliveryReport:
-    """Deliver rounds until interrupted (or until nothing is due, with ``once``); the summed report."""
+async def run_worker(feeder: DmpFeeder, *, poll: float, once: bool = False, gather: float = 0.0) -> DeliveryReport:
+    """Deliver rounds until interrupted (or until nothing is due, with ``once``); the summed report. After a
+    round that found fewer rows than a batch, the worker waits ``gather`` seconds (not with ``once``): the
+    documents queued meanwhile are then claimed in one statement rather than one claim each."""
     total = DeliveryReport()
     worker = f"{socket.gethostname()}-{os.getpid()}"
     while True:
@@ -94,6 +96,8 @@ async def run_worker(feeder: DmpFeeder, *, poll: float, once: bool = False) -> D
             return total
         if busy == 0:
             await asyncio.sleep(poll)
+        elif busy < feeder.policy.batch and not once:
+            await asyncio.sleep(gather)
 
 
 __all__ = ["NotConfigured", "build_feeder", "run_worker"]

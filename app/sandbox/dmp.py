@@ -29,6 +29,8 @@ SOAP_TYPE = "application/soap+xml; charset=UTF-8"
 FAILURE = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Failure"
 SUCCESS = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"
 SIGNATURE_FORMAT = "http://www.w3.org/2000/09/xmldsig#"
+# The attachments of ITI-41 stay binary in the envelope: the checks read their bytes (soap.parse_included).
+DOCUMENT_TAGS = frozenset({f"{{{ebrim.XDSB}}}Document"})
 FAULT_MODES = ("timeout", "http-503", "registry-error", "drop-after-store", "slow-after-store")
 # What a request meets when it fails at random: a 5xx, a timeout (the submission is stored meanwhile), a
 # transient registry error, and a dropped connection after the submission was stored.
@@ -152,8 +154,8 @@ def _fault(subcode: str, text: str) -> Response:
 
 
 def _value(eo: etree._Element, scheme: str) -> str:
-    found = eo.xpath("rim:ExternalIdentifier[@identificationScheme=$s]/@value", namespaces=ebrim.NSMAP, s=scheme)
-    return str(found[0]) if found else ""
+    found = eo.find(f"{{{ebrim.RIM}}}ExternalIdentifier[@identificationScheme='{scheme}']")
+    return str(found.get("value", "")) if found is not None else ""
 
 
 def _slot(eo: etree._Element, name: str) -> str:
@@ -179,7 +181,9 @@ def build_app(control: DmpControl) -> Starlette:
         if fault == "registry-error":
             return _registry_response([("XDSRegistryBusy", "injected registry error")])
         try:
-            env, _ = soap.parse(request.headers.get("content-type", ""), await request.body())
+            env, _, included = soap.parse_included(
+                request.headers.get("content-type", ""), await request.body(), binary=DOCUMENT_TAGS
+            )
             payload = soap.body_child(env)
         except soap.MtomError as exc:
             return _fault("soap:DMPBadRequest", str(exc))
@@ -195,7 +199,10 @@ def build_app(control: DmpControl) -> Starlette:
         errors = ebrim.schema_errors(payload)
         if errors:
             return _registry_response([("XDSRegistryMetadataError", e) for e in errors[:5]])
-        documents = {d.get("id", ""): base64.b64decode(d.text or "") for d in payload.iter(f"{{{ebrim.XDSB}}}Document")}
+        documents = {
+            d.get("id", ""): included[d] if d in included else base64.b64decode(d.text or "")
+            for d in payload.iter(f"{{{ebrim.XDSB}}}Document")
+        }
         entries = list(payload.iter(f"{{{ebrim.RIM}}}ExtrinsicObject"))
         problems: list[tuple[str, str]] = []
         contents: dict[str, bytes] = {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -142,6 +142,7 @@ class DmpFeeder:
         self.audit = audit
         self.policy = policy or FeedPolicy()
         self.clock = clock
+        self.assertions = vihf.Assertions(vihf_context, client.signer)
         self._outcomes = _Outcomes(database)
 
     async def deliver(self, worker: str) -> DeliveryReport:
@@ -191,8 +192,7 @@ class DmpFeeder:
         except (DocumentInvalid, MetadataError) as exc:
             await self.finish(worker, row, report, DmpStatus.FAILED, f"document: {exc}", outcome=422)
             return
-        context = replace(self.vihf_context, patient_id=entry.patient_id)
-        assertion = vihf.build(context, self.client.signer)
+        assertion = self.assertions.for_patient(entry.patient_id)
         try:
             if row.attempts > 0:
                 # An earlier attempt may have been stored without us seeing the answer (crash, lost reply).

@@ -21,7 +21,7 @@ from app.domain.dmp import (
     next_attempt,
 )
 from app.interop.cda.xds import Code, MetadataError, document_entry
-from app.interop.xds import ebrim, vihf
+from app.interop.xds import ebrim
 from app.interop.xds.client import RegisteredEntry, RegistryError, TransientError
 from app.store.dmp import DmpRepository, OutboxRow
 from app.store.documents import DocumentRepository, DocumentRow
@@ -73,7 +73,7 @@ async def deliver_update(feeder: DmpFeeder, worker: str, row: OutboxRow, report:
     except MetadataError as exc:
         await feeder.finish(worker, row, report, DmpStatus.FAILED, f"document: {exc}", outcome=422)
         return
-    assertion = vihf.build(replace(feeder.vihf_context, patient_id=entry.patient_id), feeder.client.signer)
+    assertion = feeder.assertions.for_patient(entry.patient_id)
     try:
         found = await feeder.client.find_by_unique_id([entry.unique_id], assertion)
         if not found:

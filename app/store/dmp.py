@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, case, delete, exists, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.access import Scope
@@ -53,18 +54,49 @@ class Outgoing:
     opposed: bool
 
 
+@cache
+def _record_statement(attempted: bool, sent: bool) -> Any:
+    """The outcome UPDATE, built once per shape: each delivery only binds its values (a statement built per
+    call costs a worker more CPU than its execution)."""
+    now = bindparam("r_now", type_=OUTBOX.c.updated_at.type)
+    values: dict[str, Any] = {
+        "status": bindparam("r_status", type_=OUTBOX.c.status.type),
+        "last_error": bindparam("r_error", type_=OUTBOX.c.last_error.type),
+        "updated_at": now,
+        "claimed_by": None,
+        "claimed_until": None,
+        "next_attempt_at": bindparam("r_next", type_=OUTBOX.c.next_attempt_at.type),
+    }
+    if attempted:
+        values["attempts"] = OUTBOX.c.attempts + 1
+    if sent:
+        values["sent_at"] = now
+    return (
+        update(OUTBOX)
+        .where(
+            OUTBOX.c.document_id == bindparam("r_id", type_=OUTBOX.c.document_id.type),
+            OUTBOX.c.claimed_by == bindparam("r_worker", type_=OUTBOX.c.claimed_by.type),
+        )
+        .values(**values)
+    )
+
+
+@cache
+def _outgoing_statement() -> Any:
+    """The read of a send (built once, as the outcome UPDATE)."""
+    opposed = exists().where(OPPOSITIONS.c.usager_id == DOCUMENTS.c.usager_id).label("opposed")
+    return select(*DOCUMENT_SUMMARY, DOCUMENTS.c.xml, opposed).where(
+        DOCUMENTS.c.id == bindparam("o_id", type_=DOCUMENTS.c.id.type)
+    )
+
+
 class DmpRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self.connection = connection
 
     async def outgoing(self, document_id: uuid.UUID) -> Outgoing | None:
         """The document of a send and its usager's opposition, in one read."""
-        opposed = exists().where(OPPOSITIONS.c.usager_id == DOCUMENTS.c.usager_id).label("opposed")
-        row = (
-            await self.connection.execute(
-                select(*DOCUMENT_SUMMARY, DOCUMENTS.c.xml, opposed).where(DOCUMENTS.c.id == document_id)
-            )
-        ).first()
+        row = (await self.connection.execute(_outgoing_statement(), {"o_id": document_id})).first()
         if row is None:
             return None
         values = dict(row._mapping)
@@ -192,20 +224,16 @@ class DmpRepository:
         attempted: bool = True,
     ) -> bool:
         """Record the outcome of an attempt by the worker that holds the claim."""
-        values: dict[str, Any] = {
-            "status": status.value,
-            "last_error": error,
-            "updated_at": now,
-            "claimed_by": None,
-            "claimed_until": None,
-            "next_attempt_at": next_attempt_at or now,
-        }
-        if attempted:
-            values["attempts"] = OUTBOX.c.attempts + 1
-        if status is DmpStatus.SENT:
-            values["sent_at"] = now
         result = await self.connection.execute(
-            update(OUTBOX).where(OUTBOX.c.document_id == document_id, OUTBOX.c.claimed_by == worker).values(**values)
+            _record_statement(attempted, status is DmpStatus.SENT),
+            {
+                "r_id": document_id,
+                "r_worker": worker,
+                "r_status": status.value,
+                "r_error": error,
+                "r_now": now,
+                "r_next": next_attempt_at or now,
+            },
         )
         return bool(result.rowcount)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import threading
 from dataclasses import dataclass
-from datetime import datetime
-from functools import cached_property
+from datetime import UTC, datetime
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
 from signxml.algorithms import SignatureMethod
+from signxml.exceptions import InvalidInput
 from signxml.util import X509CertChainVerifier
 from signxml.verifier import XMLVerifier
 from signxml.xades.xades import XAdESVerifier
@@ -112,6 +113,11 @@ class TrustedChains:
             self._verified[_fingerprints(chain)] = (signing, until)
 
 
+@lru_cache(maxsize=256)
+def _certificate(text: str) -> x509.Certificate:
+    return x509.load_der_x509_certificate(base64.b64decode(text))
+
+
 def _fingerprints(chain: list[x509.Certificate]) -> tuple[bytes, ...]:
     return tuple(c.fingerprint(hashes.SHA256()) for c in chain)
 
@@ -152,8 +158,51 @@ class _CachedChainVerifier(X509CertChainVerifier):
         return signing
 
 
+DS = "http://www.w3.org/2000/09/xmldsig#"
+_SAFE = etree.XMLParser(resolve_entities=False, no_network=True)
+
+
+def _chain_texts(data: bytes | etree._Element, location: str) -> list[str] | None:
+    """The X509Certificate values of the first ds:KeyInfo/ds:X509Data of the signature signxml will verify (the
+    root when it is a ds:Signature, else the first one under it); None when there is none to read."""
+    try:
+        root = etree.fromstring(data, _SAFE) if isinstance(data, bytes) else data
+    except etree.XMLSyntaxError:
+        return None
+    signature = root if root.tag == f"{{{DS}}}Signature" else root.find(f"{location}{{{DS}}}Signature")
+    data_element = signature.find(f"{{{DS}}}KeyInfo/{{{DS}}}X509Data") if signature is not None else None
+    if data_element is None:
+        return None
+    texts = [c.text or "" for c in data_element.findall(f"{{{DS}}}X509Certificate")]
+    return texts or None
+
+
 class _CachedChains:
-    """Verifier mixin: certificate chains checked against a CA file through :func:`trusted_chains`."""
+    """Verifier mixin: certificate chains checked against a CA file through :func:`trusted_chains`.
+
+    With a CA file, the chain in the signature's X509Data is verified first (once per chain and CA file, by
+    signxml's chain verifier) and its signing certificate handed to signxml as ``x509_cert``: signxml then
+    checks the signature with it without converting and verifying the certificates again."""
+
+    def verify(self, data: Any, *, ca_pem_file: Any = None, **kwargs: Any) -> Any:
+        texts = None
+        config = kwargs.get("expect_config")
+        if ca_pem_file is not None and not {"x509_cert", "cert_resolver", "ee_policy", "ca_policy"} & set(kwargs):
+            texts = _chain_texts(data, config.location if config is not None else ".//")
+        if texts is None:
+            return super().verify(data, ca_pem_file=ca_pem_file, **kwargs)  # type: ignore[misc]
+        path = ca_pem_file.decode() if isinstance(ca_pem_file, bytes) else ca_pem_file
+        chains = trusted_chains(path)
+        try:
+            chain = [_certificate(text) for text in texts]
+        except ValueError as exc:
+            raise InvalidInput(f"unreadable X509Certificate: {exc}") from exc
+        when = getattr(config, "verification_time", None) or datetime.now(UTC)  # as signxml: its time, else now
+        default = X509CertChainVerifier(  # type: ignore[no-untyped-call]
+            ca_pem_file=path, verification_time=when if when.tzinfo else when.replace(tzinfo=UTC)
+        )
+        signing = _CachedChainVerifier(chains, default).verify(chain)
+        return super().verify(data, x509_cert=signing, **kwargs)  # type: ignore[misc]
 
     def get_cert_chain_verifier(self, ca_pem_file: Any, ee_policy: Any, ca_policy: Any) -> X509CertChainVerifier:
         default: X509CertChainVerifier = super().get_cert_chain_verifier(  # type: ignore[misc]

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -123,6 +124,49 @@ def build(context: VihfContext, signer: Signer, *, now: datetime | None = None) 
     return signed
 
 
+# The VIHF carries no validity of its own (no saml2:Conditions in the reference, services.md §2.3) and how long
+# the DMP accepts one after its IssueInstant is not published: a sender reuses one for a minute at most.
+REUSE = timedelta(minutes=1)
+
+
+class Assertions:
+    """The signed VIHF of each patient, reused for the patient's next requests while it is recent (``reuse``
+    after its IssueInstant), then signed anew: a worker delivering a patient's documents one after another
+    signs one assertion rather than one per request. The assertion names the patient (resource-id): it is
+    never given for another one. Callers must not modify it (soap.envelope copies it)."""
+
+    LIMIT = 4096
+
+    def __init__(
+        self,
+        context: VihfContext,
+        signer: Signer,
+        *,
+        reuse: timedelta = REUSE,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.context = context
+        self.signer = signer
+        self.reuse = reuse
+        self.clock = clock
+        self._signed: dict[str, tuple[etree._Element, datetime]] = {}
+
+    def for_patient(self, patient_id: str) -> etree._Element:
+        now = self.clock()
+        found = self._signed.get(patient_id)
+        if found is not None and found[1] <= now < found[1] + self.reuse:
+            return found[0]
+        if len(self._signed) >= self.LIMIT:
+            self._signed = {p: (a, at) for p, (a, at) in self._signed.items() if at + self.reuse > now}
+            if len(self._signed) >= self.LIMIT:
+                self._signed.clear()
+        # The IssueInstant is written to the second: the reuse is counted from that, not from ``now``.
+        issued = now.replace(microsecond=0)
+        assertion = build(replace(self.context, patient_id=patient_id), self.signer, now=issued)
+        self._signed[patient_id] = (assertion, issued)
+        return assertion
+
+
 REQUIRED = (
     "VIHF_Version",
     "Authentification_mode",
@@ -150,7 +194,7 @@ def verify(assertion: etree._Element, *, ca_file: Path) -> VerifiedVihf:
     if assertion.find(f"{{{SAML}}}Issuer") is None or assertion.find(f"{{{SAML}}}Subject/{{{SAML}}}NameID") is None:
         raise VihfError("VIHF needs an Issuer and a Subject/NameID")
     try:
-        result = CachedChainXMLVerifier().verify(etree.tostring(assertion), ca_pem_file=str(ca_file), id_attribute="ID")
+        result = CachedChainXMLVerifier().verify(assertion, ca_pem_file=str(ca_file), id_attribute="ID")
     except (InvalidSignature, InvalidInput) as exc:
         raise VihfError(f"VIHF signature: {exc}") from exc
     assert not isinstance(result, list)

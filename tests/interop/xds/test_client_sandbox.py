@@ -107,6 +107,19 @@ async def test_registry_refusals_are_permanent(client: DmpClient, sandbox: DmpSa
     await client.aclose()
 
 
+async def test_an_attachment_that_is_not_the_described_document_is_refused(
+    client: DmpClient, sandbox: DmpSandbox, signer: Signer
+) -> None:
+    # The MTOM part (signed as sent) differs from the document its metadata describes (hash, size).
+    sent = submission(4)
+    described = dataclasses.replace(sent.documents[0], content=cda(5))
+    assertion = vihf.build(dataclasses.replace(CONTEXT, patient_id=patient(OPEN_DMP)), signer)
+    with pytest.raises(RegistryError, match=r"hash of 1\.2\.250\.1\.999\.1\.4 does not match"):
+        await client.provide_and_register(dataclasses.replace(sent, documents=(described,)), assertion)
+    assert sandbox.control.registered == {}
+    await client.aclose()
+
+
 async def test_vihf_signed_with_the_tls_certificate_is_refused(client: DmpClient, dmp_pki: Pki) -> None:
     auth = Signer.from_files(dmp_pki.client_cert, dmp_pki.client_key)
     with pytest.raises(RegistryError, match="DMPInvalidCertificate"):

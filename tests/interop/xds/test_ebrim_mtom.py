@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 
 import pytest
@@ -106,3 +107,24 @@ def test_missing_xop_part_is_refused() -> None:
     package = soap.mtom(env, {}, action="a")
     with pytest.raises(soap.MtomError, match="missing part"):
         soap.parse(package.content_type, package.body)
+
+
+def test_binary_holders_keep_their_bytes_only_and_the_schema_verdict_is_unchanged() -> None:
+    document = f"{{{ebrim.XDSB}}}Document"
+    doc = ebrim.SubmittedDocument(entry(CDA), CDA)
+    request = ebrim.provide_and_register(submission(doc))
+    env = soap.envelope(request, action=soap.ITI41_ACTION, to="https://dmp.test/DocumentRepository_Service")
+    package = soap.mtom(env, {ebrim.content_id(0): CDA}, action=soap.ITI41_ACTION)
+
+    parsed, _, included = soap.parse_included(package.content_type, package.body, binary=frozenset({document}))
+    payload = soap.body_child(parsed)
+    holder = payload.find(document)
+    assert holder is not None and holder.text is None and included == {holder: CDA}
+    assert ebrim.schema_errors(payload) == []
+    # Without ``binary`` the holder carries the base64 of the same bytes.
+    inline, _, by_holder = soap.parse_included(package.content_type, package.body)
+    inline_holder = soap.body_child(inline).find(document)
+    assert inline_holder is not None and base64.b64decode(inline_holder.text or "") == by_holder[inline_holder] == CDA
+    # The rest of the request is still validated: a Document without its id is refused either way.
+    del holder.attrib["id"]
+    assert ebrim.schema_errors(payload) != []

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
 from app.interop.xds import vihf
 from app.interop.xds.signing import Signer
-from app.sandbox.pki import Pki, make_pki
+from app.sandbox.pki import Pki, issue_signing_certificate, make_pki
 
 CONTEXT = vihf.VihfContext(
     user_id="DUI-42",
@@ -73,3 +76,58 @@ def test_a_chain_verified_once_is_trusted_only_for_its_ca_file(signer: Signer, d
     replaced.write_bytes(other.ca_cert.read_bytes() + b"\n")
     with pytest.raises(vihf.VihfError, match="signature"):
         vihf.verify(vihf.build(CONTEXT, signer), ca_file=replaced)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 2, 9, 30, 15, 600_000, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_a_patient_s_assertion_is_reused_while_recent_then_signed_anew(signer: Signer, dmp_pki: Pki) -> None:
+    clock = Clock()
+    assertions = vihf.Assertions(CONTEXT, signer, reuse=timedelta(minutes=1), clock=clock)
+    first = assertions.for_patient(CONTEXT.patient_id)
+    assert first.get("IssueInstant") == "2026-03-02T09:30:15Z"
+    clock.now += timedelta(seconds=59)  # 59.6 s after the IssueInstant
+    assert assertions.for_patient(CONTEXT.patient_id) is first
+    clock.now += timedelta(seconds=1)  # one minute after the IssueInstant (written to the second): renewed
+    second = assertions.for_patient(CONTEXT.patient_id)
+    assert second is not first and second.get("ID") != first.get("ID")
+    assert second.get("IssueInstant") == "2026-03-02T09:31:15Z"
+    result = vihf.verify(etree.fromstring(etree.tostring(second)), ca_file=dmp_pki.ca_cert)
+    assert result.attributes["urn:oasis:names:tc:xacml:2.0:resource:resource-id"] == CONTEXT.patient_id
+
+
+def test_an_assertion_is_never_given_for_another_patient_nor_from_the_future(signer: Signer) -> None:
+    clock = Clock()
+    assertions = vihf.Assertions(CONTEXT, signer, clock=clock)
+    mine = assertions.for_patient(CONTEXT.patient_id)
+    other_patient = "223456789012345^^^&1.2.250.1.213.1.4.10&ISO^NH"
+    other = assertions.for_patient(other_patient)
+    resource = "urn:oasis:names:tc:xacml:2.0:resource:resource-id"
+    assert other is not mine
+    assert other.findtext(f".//{{{vihf.SAML}}}Attribute[@Name='{resource}']/{{{vihf.SAML}}}AttributeValue") == (
+        other_patient
+    )
+    clock.now -= timedelta(seconds=5)  # the clock went back: an IssueInstant in the future is not sent
+    assert assertions.for_patient(CONTEXT.patient_id) is not mine
+
+
+def test_the_signature_is_checked_with_the_certificate_of_its_x509data(
+    signer: Signer, dmp_pki: Pki, tmp_path: Path
+) -> None:
+    other_cert, other_key = issue_signing_certificate(dmp_pki, tmp_path, cn="OTHER ORG SIGN", structure_id="2020202020")
+    other = Signer.from_files(other_cert, other_key)
+    vihf.verify(vihf.build(CONTEXT, other), ca_file=dmp_pki.ca_cert)  # both chains are trusted (and cached)
+    assertion = vihf.build(CONTEXT, signer)
+    certificate = assertion.find(f".//{{{vihf.DS}}}X509Certificate")
+    assert certificate is not None
+    certificate.text = base64.b64encode(other.certificate.public_bytes(serialization.Encoding.DER)).decode()
+    with pytest.raises(vihf.VihfError, match="signature"):
+        vihf.verify(assertion, ca_file=dmp_pki.ca_cert)
+    certificate.text = "not a certificate"
+    with pytest.raises(vihf.VihfError, match="signature"):
+        vihf.verify(assertion, ca_file=dmp_pki.ca_cert)
