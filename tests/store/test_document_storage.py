@@ -14,12 +14,22 @@ from app.domain.access import SYSTEM
 from app.domain.documents import DocumentKind, DocumentRequest
 from app.interop.cda.document import embedded_pdf
 from app.interop.cda.validation import CdaValidator
-from app.services.documents import DocumentService
+from app.services.documents import DocumentService, PreparedDocument
 from app.store.db import Database
 from app.store.documents import DOCUMENTS
 from tests.api import test_documents
 
 edge = test_documents.edge
+
+
+async def _store_n1(database: Database, usager_id: uuid.UUID, validator: CdaValidator) -> PreparedDocument:
+    """An N1 document prepared and stored as the API does it."""
+    request = DocumentRequest(kind=DocumentKind.N1_PDF, type_code="80788-3")
+    async with database.read() as connection:
+        prepared = await DocumentService(connection, SYSTEM, validator, "DUI").prepare(usager_id, request)
+    async with database.write() as connection:
+        await DocumentService(connection, SYSTEM, validator, "DUI").store(prepared)
+    return prepared
 
 
 async def test_document_contents_are_stored_with_lz4(
@@ -44,13 +54,7 @@ async def test_document_contents_are_stored_with_lz4(
         assert settings["pdf"][1] == "e"
         return
     assert settings == {"xml": ("l", "x"), "pdf": ("l", "x"), "html": ("l", "x")}
-    request = DocumentRequest(kind=DocumentKind.N1_PDF, type_code="80788-3")
-    async with clean_database.read() as connection:
-        prepared = await DocumentService(connection, SYSTEM, cda_validator, "DUI").prepare(
-            uuid.UUID(edge["E-1"]), request
-        )
-    async with clean_database.write() as connection:
-        await DocumentService(connection, SYSTEM, cda_validator, "DUI").store(prepared)
+    prepared = await _store_n1(clean_database, uuid.UUID(edge["E-1"]), cda_validator)
     async with clean_database.read() as connection:
         stored = (
             await connection.execute(
@@ -65,13 +69,7 @@ async def test_document_contents_are_stored_with_lz4(
 async def test_the_pdf_an_n1_document_embeds_is_stored_once(
     clean_database: Database, edge: dict[str, str], cda_validator: CdaValidator
 ) -> None:
-    request = DocumentRequest(kind=DocumentKind.N1_PDF, type_code="80788-3")
-    async with clean_database.read() as connection:
-        prepared = await DocumentService(connection, SYSTEM, cda_validator, "DUI").prepare(
-            uuid.UUID(edge["E-1"]), request
-        )
-    async with clean_database.write() as connection:
-        await DocumentService(connection, SYSTEM, cda_validator, "DUI").store(prepared)
+    prepared = await _store_n1(clean_database, uuid.UUID(edge["E-1"]), cda_validator)
     async with clean_database.read() as connection:
         column = await connection.scalar(select(DOCUMENTS.c.pdf).where(DOCUMENTS.c.id == prepared.document_id))
         xml, pdf, _ = await DocumentService(connection, SYSTEM, cda_validator, "DUI").content(prepared.document_id)

@@ -223,12 +223,21 @@ def test_value_set_files_become_parameters_defaulting_to_the_file(tmp_path: Path
     assert failures() == ["b A", "d A"]  # with it: the document given, not the file read again
 
 
+def _fired(compiled: bytes, instance: str) -> list[str]:
+    """The texts of the assertions a compiled schematron reports on ``instance``, sorted."""
+    from saxonche import PySaxonProcessor
+
+    processor = PySaxonProcessor(license=False)
+    stylesheet = processor.new_xslt30_processor().compile_stylesheet(stylesheet_text=compiled.decode())
+    svrl = etree.fromstring(stylesheet.transform_to_string(xdm_node=processor.parse_xml(xml_text=instance)).encode())
+    return sorted(" ".join(t.itertext()).strip() for t in svrl.iter("{http://purl.oclc.org/dsdl/svrl}text"))
+
+
 def test_template_contexts_are_looked_up_by_template_root_and_fire_exactly(tmp_path: Path) -> None:
     """A rule on `*[cda:templateId/@root = 'X']` selects its candidates from the templateId index; the template's
     own match still decides, so a templateId in another namespace fires nothing, and one on a grandchild fires its
     parent, not the grandparent,
     and a predicate where the templateId test is optional (`or`) keeps the full search."""
-    from saxonche import PySaxonProcessor
 
     from app.interop.cda.schematron import XSL
 
@@ -261,10 +270,7 @@ def test_template_contexts_are_looked_up_by_template_root_and_fire_exactly(tmp_p
         "<s n='g' k='x'/><s n='h'><templateId root='T3'/></s>"
         "</doc>"
     )
-    processor = PySaxonProcessor(license=False)
-    stylesheet = processor.new_xslt30_processor().compile_stylesheet(stylesheet_text=compiled.decode())
-    svrl = etree.fromstring(stylesheet.transform_to_string(xdm_node=processor.parse_xml(xml_text=instance)).encode())
-    texts = sorted(" ".join(t.itertext()).strip() for t in svrl.iter("{http://purl.oclc.org/dsdl/svrl}text"))
+    texts = _fired(compiled, instance)
     assert texts == ["t1 a", "t1 x", "t2 d", "t3 g", "t3 h"]
 
 
@@ -282,7 +288,6 @@ def test_each_index_is_looked_up_once_per_pattern_with_every_value() -> None:
 def test_rules_starting_with_the_same_descendant_step_share_it_and_fire_as_before(tmp_path: Path) -> None:
     """`//a[@k]/b/*[…]` and `//a[@k]/c//*[…]` select from one global variable holding `//a[@k]`; the nodes
     they fire on are those of the paths themselves."""
-    from saxonche import PySaxonProcessor
 
     from app.interop.cda.schematron import XSL
 
@@ -305,8 +310,5 @@ def test_rules_starting_with_the_same_descendant_step_share_it_and_fire_as_befor
         "<r><a k='1'><b><x n='1'/><x n='skip'/></b><c><d><y n='2'/></d></c></a>"
         "<a><b><x n='no'/></b></a><q><a k='2'><b><x n='3'/></b></a></q><z n='4'/></r>"
     )
-    processor = PySaxonProcessor(license=False)
-    stylesheet = processor.new_xslt30_processor().compile_stylesheet(stylesheet_text=compiled.decode())
-    svrl = etree.fromstring(stylesheet.transform_to_string(xdm_node=processor.parse_xml(xml_text=instance)).encode())
-    texts = sorted(" ".join(t.itertext()).strip() for t in svrl.iter("{http://purl.oclc.org/dsdl/svrl}text"))
+    texts = _fired(compiled, instance)
     assert texts == ["one 1", "one 3", "top 4", "two 2"]
