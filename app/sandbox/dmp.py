@@ -79,6 +79,7 @@ class DmpControl:
     # The registry's indexes beside ``registered`` (by uniqueId): each lookup stays constant as it fills.
     by_entry_uuid: dict[str, Registered] = field(default_factory=dict)
     superseded: set[str] = field(default_factory=set)  # entryUUIDs of versions ITI-57 replaced
+    assertions: vihf.AcceptedAssertions = field(default_factory=vihf.AcceptedAssertions)
 
     def register(self, entry: Registered) -> None:
         """Hold a new document (under the lock)."""
@@ -193,7 +194,7 @@ def build_app(control: DmpControl) -> Starlette:
         if assertion is None:
             return _fault("soap:DMPVIHFMissing", "no VIHF assertion in wsse:Security")
         try:
-            token = vihf.verify(assertion, ca_file=control.ca_file)
+            token = control.assertions.verify(assertion, ca_file=control.ca_file)
         except vihf.VihfError as exc:
             return _fault("soap:DMPInvalidCertificate", str(exc))
         errors = ebrim.schema_errors(payload)
@@ -288,7 +289,7 @@ def build_app(control: DmpControl) -> Starlette:
         if assertion is None:
             return _fault("soap:DMPVIHFMissing", "no VIHF assertion in wsse:Security")
         try:
-            token = vihf.verify(assertion, ca_file=control.ca_file)
+            token = control.assertions.verify(assertion, ca_file=control.ca_file)
         except vihf.VihfError as exc:
             return _fault("soap:DMPInvalidCertificate", str(exc))
         if soap.header_value(env, "Action") == soap.ITI57_ACTION:

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -184,6 +187,7 @@ REQUIRED = (
 class VerifiedVihf:
     attributes: dict[str, str]
     signer_subject: str
+    signer_not_after: datetime
 
 
 def verify(assertion: etree._Element, *, ca_file: Path) -> VerifiedVihf:
@@ -219,4 +223,31 @@ def verify(assertion: etree._Element, *, ca_file: Path) -> VerifiedVihf:
         key_usage = None
     if certificate is None or key_usage is None or not key_usage.content_commitment:
         raise VihfError("Not a valid signature certificate")  # DMPInvalidCertificate (reference §2.2)
-    return VerifiedVihf(attributes, certificate.subject.rfc4514_string())
+    return VerifiedVihf(attributes, certificate.subject.rfc4514_string(), certificate.not_valid_after_utc)
+
+
+class AcceptedAssertions:
+    """The VIHFs a server has accepted, by their exact bytes: a client may send the same signed assertion for a
+    while (ours does, one minute per patient), and the same bytes need not be verified on every request. An
+    entry lasts ``ttl`` and never past its signing certificate's expiry; a refused assertion is never
+    remembered (verified, and refused, each time)."""
+
+    def __init__(self, ttl: timedelta = timedelta(minutes=5), size: int = 4096) -> None:
+        self.ttl, self.size = ttl, size
+        self._accepted: OrderedDict[tuple[bytes, str], tuple[datetime, VerifiedVihf]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def verify(self, assertion: etree._Element, *, ca_file: Path, now: datetime | None = None) -> VerifiedVihf:
+        now = now or datetime.now(UTC)
+        key = (hashlib.sha256(etree.tostring(assertion)).digest(), str(ca_file))
+        with self._lock:
+            known = self._accepted.get(key)
+            if known is not None and now < known[0]:
+                self._accepted.move_to_end(key)
+                return known[1]
+        verified = verify(assertion, ca_file=ca_file)
+        with self._lock:
+            self._accepted[key] = (min(now + self.ttl, verified.signer_not_after), verified)
+            while len(self._accepted) > self.size:
+                self._accepted.popitem(last=False)
+        return verified

@@ -131,3 +131,42 @@ def test_the_signature_is_checked_with_the_certificate_of_its_x509data(
     certificate.text = "not a certificate"
     with pytest.raises(vihf.VihfError, match="signature"):
         vihf.verify(assertion, ca_file=dmp_pki.ca_cert)
+
+
+def test_accepted_assertions_verify_the_same_bytes_once(
+    signer: Signer, dmp_pki: Pki, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    calls: list[bytes] = []
+    real = vihf.verify
+
+    def counting(assertion: etree._Element, *, ca_file: Path) -> vihf.VerifiedVihf:
+        calls.append(etree.tostring(assertion))
+        return real(assertion, ca_file=ca_file)
+
+    monkeypatch.setattr(vihf, "verify", counting)
+    accepted = vihf.AcceptedAssertions(ttl=timedelta(minutes=5))
+    text = etree.tostring(vihf.build(CONTEXT, signer))
+    now = datetime.now(UTC)
+    first = accepted.verify(etree.fromstring(text), ca_file=dmp_pki.ca_cert, now=now)
+    again = accepted.verify(etree.fromstring(text), ca_file=dmp_pki.ca_cert, now=now + timedelta(minutes=4))
+    assert again == first and len(calls) == 1
+    # Past the time to live, or with another CA file: verified again.
+    accepted.verify(etree.fromstring(text), ca_file=dmp_pki.ca_cert, now=now + timedelta(minutes=6))
+    assert len(calls) == 2
+    other = make_pki(tmp_path / "other")
+    with pytest.raises(vihf.VihfError, match="signature"):
+        accepted.verify(etree.fromstring(text), ca_file=other.ca_cert, now=now)
+    # A changed byte is another assertion: verified, and refused.
+    tampered = text.replace(b"123456789012345", b"999999999999999")
+    for _ in range(2):
+        with pytest.raises(vihf.VihfError, match="signature"):
+            accepted.verify(etree.fromstring(tampered), ca_file=dmp_pki.ca_cert, now=now)
+    assert len(calls) == 5
+
+
+def test_an_accepted_assertion_lasts_no_longer_than_its_certificate(signer: Signer, dmp_pki: Pki) -> None:
+    accepted = vihf.AcceptedAssertions(ttl=timedelta(days=10_000))
+    text = etree.tostring(vihf.build(CONTEXT, signer))
+    verified = accepted.verify(etree.fromstring(text), ca_file=dmp_pki.ca_cert)
+    expiry, _ = accepted._accepted[next(iter(accepted._accepted))]
+    assert expiry == verified.signer_not_after
