@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.domain.access import Scope
 from app.domain.dmp import REPLACED_BEFORE_SEND, USAGER_OPPOSED, DmpOperation, DmpStatus
 from app.store import tables
+from app.store.bound import fetch_all
 from app.store.documents import DOCUMENT_SUMMARY, DOCUMENTS, DocumentRow
 
 OUTBOX = tables.DmpOutbox.__table__  # type: ignore[attr-defined]
@@ -109,15 +110,11 @@ class DmpRepository:
 
     async def sharing_facts(self, usager_id: uuid.UUID) -> tuple[str | None, bool]:
         """The usager's identity status and whether they opposed the DMP feeding, in one statement."""
-        opposed = select(OPPOSITIONS.c.usager_id).where(OPPOSITIONS.c.usager_id == USAGERS.c.id).exists()
-        row = (
-            await self.connection.execute(
-                select(USAGERS.c.identity_status, opposed.label("opposed")).where(USAGERS.c.id == usager_id)
-            )
-        ).first()
-        if row is None:
+        rows = await fetch_all(self.connection, _sharing_facts(), {"usager_id": usager_id})
+        if not rows:
             return None, await self.opposed(usager_id)
-        return (str(row.identity_status) if row.identity_status is not None else None), bool(row.opposed)
+        status, opposed = rows[0]
+        return (str(status) if status is not None else None), bool(opposed)
 
     async def opposed(self, usager_id: uuid.UUID) -> bool:
         found = await self.connection.scalar(
@@ -365,3 +362,11 @@ class DmpRepository:
             )
             .values(status=DmpStatus.REPLACED.value, reason=REPLACED_BEFORE_SEND, updated_at=now)
         )
+
+
+@cache
+def _sharing_facts() -> Any:
+    opposed = select(OPPOSITIONS.c.usager_id).where(OPPOSITIONS.c.usager_id == USAGERS.c.id).exists()
+    return select(USAGERS.c.identity_status, opposed.label("opposed")).where(
+        USAGERS.c.id == bindparam("usager_id", type_=USAGERS.c.id.type)
+    )

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, desc, insert, select, update
+from sqlalchemy import Integer, Select, and_, bindparam, desc, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.access import Scope
 from app.store import tables
+from app.store.bound import fetch_all, one_of
 from app.store.repository import USAGER_ESSMS, Keyset, UniqueViolation, constraint_name, keyset_value
 
 DOCUMENTS = tables.CdaDocument.__table__  # type: ignore[attr-defined]
@@ -99,29 +101,49 @@ class DocumentRepository:
         )
         return [DocumentRow(**row._mapping) for row in rows]
 
+    # The reads of every generated document run on statements built once (app/store/bound.py); its writes stay
+    # on SQLAlchemy's execution, which begins the transaction.
     async def current_stay(self, usager_id: uuid.UUID, essms_id: uuid.UUID) -> str | None:
         """Body of the usager's latest stay in the ESSMS (open first)."""
-        row = (
-            await self.connection.execute(
-                select(STAYS.c.body)
-                .where(STAYS.c.usager_id == usager_id, STAYS.c.essms_id == essms_id, STAYS.c.archived_at.is_(None))
-                .order_by(desc(STAYS.c.is_open), desc(STAYS.c.date_entree))
-                .limit(1)
-            )
-        ).first()
-        return str(row.body) if row else None
+        rows = await fetch_all(
+            self.connection, _CURRENT_STAY, {"usager_id": usager_id, "essms_id": essms_id, "limit": 1}
+        )
+        return str(rows[0][0]) if rows else None
 
     async def usager_essms(self, usager_id: uuid.UUID, scope: Scope) -> list[uuid.UUID]:
         """The ESSMS the usager is known to, among those of ``scope``."""
-        where = [USAGER_ESSMS.c.usager_id == usager_id]
-        if not scope.unrestricted:
+        if scope.unrestricted:
+            rows = await fetch_all(self.connection, _USAGER_ESSMS, {"usager_id": usager_id})
+        else:
             assert scope.essms_ids is not None
-            where.append(USAGER_ESSMS.c.essms_id.in_(scope.essms_ids))
-        rows = await self.connection.execute(select(USAGER_ESSMS.c.essms_id).where(*where))
-        return [r.essms_id for r in rows]
+            statement = _usager_essms_in_scope(self.connection.dialect.name)
+            rows = await fetch_all(
+                self.connection, statement, {"usager_id": usager_id, "scope_essms": list(scope.essms_ids)}
+            )
+        return [row[0] for row in rows]
 
     async def professionals_of(self, essms_id: uuid.UUID) -> list[uuid.UUID]:
-        rows = await self.connection.execute(
-            select(PROFESSIONAL_ESSMS.c.professional_id).where(PROFESSIONAL_ESSMS.c.essms_id == essms_id)
-        )
-        return [r.professional_id for r in rows]
+        return [row[0] for row in await fetch_all(self.connection, _PROFESSIONALS_OF, {"essms_id": essms_id})]
+
+
+_CURRENT_STAY: Select[Any] = (
+    select(STAYS.c.body)
+    .where(
+        STAYS.c.usager_id == bindparam("usager_id", type_=STAYS.c.usager_id.type),
+        STAYS.c.essms_id == bindparam("essms_id", type_=STAYS.c.essms_id.type),
+        STAYS.c.archived_at.is_(None),
+    )
+    .order_by(desc(STAYS.c.is_open), desc(STAYS.c.date_entree))
+    .limit(bindparam("limit", type_=Integer))
+)
+_USAGER_ID = USAGER_ESSMS.c.usager_id == bindparam("usager_id", type_=USAGER_ESSMS.c.usager_id.type)
+_USAGER_ESSMS: Select[Any] = select(USAGER_ESSMS.c.essms_id).where(_USAGER_ID)
+_PROFESSIONALS_OF: Select[Any] = select(PROFESSIONAL_ESSMS.c.professional_id).where(
+    PROFESSIONAL_ESSMS.c.essms_id == bindparam("essms_id", type_=PROFESSIONAL_ESSMS.c.essms_id.type)
+)
+
+
+@functools.cache
+def _usager_essms_in_scope(dialect: str) -> Select[Any]:
+    in_scope = one_of(USAGER_ESSMS.c.essms_id, "scope_essms", dialect, USAGER_ESSMS.c.essms_id.type)
+    return select(USAGER_ESSMS.c.essms_id).where(_USAGER_ID, in_scope)
