@@ -582,7 +582,10 @@ def dmp_sandbox(
     """Run the DMP sandbox alone on loopback; prints its URL and writes the worker settings to a file."""
     import time
 
+    from app.heap import freeze_long_lived
+
     local = start_dmp_sandbox(port, failure_rate, seed)
+    freeze_long_lived()
     typer.echo(f"{local.sandbox.base_url} settings={get_settings().data_dir / DMP_ENV_FILE}", color=False)
     try:
         while True:

@@ -49,6 +49,7 @@ from app.domain.access import SYSTEM  # noqa: E402
 from app.domain.documents import DocumentKind, DocumentRequest  # noqa: E402
 from app.domain.finess import with_key  # noqa: E402
 from app.domain.ins import OID_NIR, ins_key  # noqa: E402
+from app.heap import freeze_long_lived  # noqa: E402
 from app.interop.cda import shared_validator  # noqa: E402
 from app.interop.cda.pdfa import Block, render_pdfa  # noqa: E402
 from app.interop.cda.validation import PROFILES  # noqa: E402
@@ -184,6 +185,7 @@ async def _generate_share(
     # Not timed: the compiled schematrons loaded, the PDF fonts registered.
     validator.warm(PROFILES)
     render_pdfa("warm-up", [Block("warm-up", ["-"])])
+    freeze_long_lived()  # as an API process does once started (app.main)
     ready.put(index)
     go.wait()
     started, cpu = time.perf_counter(), time.process_time()

@@ -10,6 +10,7 @@ from datetime import timedelta
 from cryptography.x509.oid import NameOID
 
 from app.config import Settings
+from app.heap import freeze_long_lived
 from app.interop.cda.validation import CdaValidator
 from app.interop.xds import vihf
 from app.interop.xds.client import DmpClient, DmpConfig
@@ -84,6 +85,7 @@ async def run_worker(feeder: DmpFeeder, *, poll: float, once: bool = False, gath
     documents queued meanwhile are then claimed in one statement rather than one claim each."""
     total = DeliveryReport()
     worker = f"{socket.gethostname()}-{os.getpid()}"
+    settled = False
     while True:
         report = await feeder.deliver(worker)
         total.sent += report.sent
@@ -92,6 +94,10 @@ async def run_worker(feeder: DmpFeeder, *, poll: float, once: bool = False, gath
         total.failed += report.failed
         total.errors.update(report.errors)
         busy = report.sent + report.reconciled + report.retried + report.failed
+        if busy and not settled:
+            # After the first delivery: it loaded the signing, SOAP and HTTP modules, keys and certificates.
+            freeze_long_lived()
+            settled = True
         if once and busy == 0:
             return total
         if busy == 0:
