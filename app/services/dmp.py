@@ -15,6 +15,7 @@ from lxml import etree
 from app.domain.access import SYSTEM
 from app.domain.dmp import DmpOperation, DmpStatus, next_attempt
 from app.domain.errors import NotFound
+from app.interop.cda.document import parse_cda
 from app.interop.cda.validation import CdaValidator
 from app.interop.cda.xds import Code, MetadataError, document_entry
 from app.interop.xds import ebrim, vihf
@@ -51,9 +52,9 @@ class DeliveryReport:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def _author(xml: bytes) -> ebrim.Author:
+def _author(xml: bytes | etree._Element) -> ebrim.Author:
     """authorInstitution from the CDA custodian (raison sociale and FINESS)."""
-    root = etree.fromstring(xml)
+    root = xml if isinstance(xml, etree._Element) else etree.fromstring(xml)
     org = root.find("c:custodian/c:assignedCustodian/c:representedCustodianOrganization", NS)
     name = (org.findtext("c:name", namespaces=NS) if org is not None else None) or "ESSMS"
     ident = org.find("c:id", NS) if org is not None else None
@@ -186,7 +187,8 @@ class DmpFeeder:
             if outgoing.opposed:
                 await dmp_updates.hold_back(self, worker, row)
                 return
-            entry = document_entry(xml)
+            root = parse_cda(xml)
+            entry = document_entry(xml, root)
             if entry.patient_id is None:
                 raise MetadataError("patientId", "no INS in the document")
         except (DocumentInvalid, MetadataError) as exc:
@@ -211,7 +213,7 @@ class DmpFeeder:
                 source_id="1.2.250.1.213.1.1.1",
                 patient_id=entry.patient_id,
                 submission_time=self.clock().strftime("%Y%m%d%H%M%S"),
-                author=_author(xml),
+                author=_author(root),
                 content_type=CONTENT_TYPE,
                 documents=(ebrim.SubmittedDocument(entry, xml, replaces=replaces),),
             )

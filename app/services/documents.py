@@ -25,7 +25,7 @@ from app.domain.identity import IdentityStatus, UsagerRecord, may_share_ins
 from app.domain.professionals import ProfessionalInput
 from app.domain.stays import StayInput
 from app.domain.structures import EssmsInput
-from app.interop.cda.document import GeneratedDocument, build_document, embedded_pdf
+from app.interop.cda.document import GeneratedDocument, build_document, embedded_pdf, parse_cda
 from app.interop.cda.header import Essms, Professional, oid_of
 from app.interop.cda.pdfa import Block, pdfa_issues
 from app.interop.cda.validation import CdaValidator, ValidationReport
@@ -352,8 +352,9 @@ class DocumentService:
         report: ValidationReport,
         parent: DocumentRow | None,
     ) -> DocumentRow:
+        root = parse_cda(xml)
         try:
-            entry = document_entry(xml)
+            entry = document_entry(xml, root)
         except MetadataError as error:
             raise RuleViolation("xds-metadata", str(error), field=error.metadata) from error
         now = datetime.now(UTC)
@@ -372,7 +373,7 @@ class DocumentService:
             "created_by": self.principal.actor,
             "xml": xml.decode("utf-8"),
             # A PDF the XML embeds is stored once, in the XML (N1: ~45 KB fewer per document).
-            "pdf": None if pdf is not None and embedded_pdf(xml) == pdf else pdf,
+            "pdf": None if pdf is not None and embedded_pdf(root) == pdf else pdf,
             "html": rendering,
             "xds": orjson.dumps(entry.as_dict()).decode(),
             "validation": orjson.dumps(

@@ -21,10 +21,16 @@ from app.interop.cda.volets import VoletInput, volet_for
 NON_XML_TEXT = "{urn:hl7-org:v3}component/{urn:hl7-org:v3}nonXMLBody/{urn:hl7-org:v3}text"
 
 
-def embedded_pdf(xml: bytes | str) -> bytes | None:
-    """The PDF a document carries in its nonXMLBody (N1, IHE XDS-SD), or None."""
+def parse_cda(xml: bytes | str) -> etree._Element:
+    """A stored or generated CDA, parsed once for the readers below (large embedded PDFs allowed, no entities,
+    no network)."""
     parser = etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True)
-    root = etree.fromstring(xml.encode("utf-8") if isinstance(xml, str) else xml, parser)
+    return etree.fromstring(xml.encode("utf-8") if isinstance(xml, str) else xml, parser)
+
+
+def embedded_pdf(xml: bytes | str | etree._Element) -> bytes | None:
+    """The PDF a document carries in its nonXMLBody (N1, IHE XDS-SD), or None."""
+    root = xml if isinstance(xml, etree._Element) else parse_cda(xml)
     text = root.find(NON_XML_TEXT)
     if text is None or text.get("mediaType") != "application/pdf" or text.get("representation") != "B64":
         return None

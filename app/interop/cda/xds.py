@@ -90,9 +90,10 @@ def _utc(ts: str) -> str:
     return ts[:14]
 
 
-def document_entry(document: bytes) -> DocumentEntry:
-    """The DocumentEntry attributes the DMP requires, derived from the header (reference §3.1)."""
-    root = etree.fromstring(document)
+def document_entry(document: bytes, root: etree._Element | None = None) -> DocumentEntry:
+    """The DocumentEntry attributes the DMP requires, derived from the header (reference §3.1); ``root``, when
+    given, is ``document`` already parsed."""
+    root = etree.fromstring(document) if root is None else root
     type_code = _code(_first(root, "c:code"), "typeCode")
     known = codes.essms_document_types().get(type_code.code)
     if known is None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from app.interop.cda.document import parse_cda
 from app.interop.cda.xds import MetadataError, document_entry
 
 EXAMPLES = "cda/TestContenuCDA-3-0/ExemplesCDA"
@@ -23,6 +24,15 @@ def test_dlu_metadata(shared_specs: Path) -> None:
     assert entry.creation_time == "20200327143500"  # 15:35 +0100 in UTC
     assert entry.patient_id == "279035121518989^^^&1.2.250.1.213.1.4.10&ISO^NH"
     assert entry.size == len(data) and len(entry.hash) == 40
+
+
+def test_an_already_parsed_document_gives_the_same_entry(shared_specs: Path) -> None:
+    data = (shared_specs / EXAMPLES / "DLU-EHPAD-DLU_2022.01.xml").read_bytes()
+    assert document_entry(data, parse_cda(data)) == document_entry(data)
+    other = (shared_specs / EXAMPLES / "DLU-EHPAD-FLUDT_2022.01.xml").read_bytes()
+    # The metadata come from the tree, the hash and size from the bytes.
+    mixed = document_entry(data, parse_cda(other))
+    assert mixed.hash == document_entry(data).hash and mixed.title == document_entry(other).title
 
 
 def test_n1_format_from_media_type(shared_specs: Path) -> None:
