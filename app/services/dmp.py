@@ -52,9 +52,8 @@ class DeliveryReport:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def _author(xml: bytes | etree._Element) -> ebrim.Author:
-    """authorInstitution from the CDA custodian (raison sociale and FINESS)."""
-    root = xml if isinstance(xml, etree._Element) else etree.fromstring(xml)
+def _author(root: etree._Element) -> ebrim.Author:
+    """authorInstitution from the CDA custodian (raison sociale and FINESS) of a parsed document."""
     org = root.find("c:custodian/c:assignedCustodian/c:representedCustodianOrganization", NS)
     name = (org.findtext("c:name", namespaces=NS) if org is not None else None) or "ESSMS"
     ident = org.find("c:id", NS) if org is not None else None

@@ -20,6 +20,7 @@ from app.domain.dmp import (
     acknowledged,
     next_attempt,
 )
+from app.interop.cda.document import parse_cda
 from app.interop.cda.xds import Code, MetadataError, document_entry
 from app.interop.xds import ebrim
 from app.interop.xds.client import RegisteredEntry, RegistryError, TransientError
@@ -66,7 +67,8 @@ async def deliver_update(feeder: DmpFeeder, worker: str, row: OutboxRow, report:
         if content is None:
             raise MetadataError("document", "the document is gone")
         xml = content[0].encode("utf-8")
-        entry = document_entry(xml)
+        root = parse_cda(xml)
+        entry = document_entry(xml, root)
         if entry.patient_id is None:
             raise MetadataError("patientId", "no INS in the document")
         visibility = visibility_codes(flags)
@@ -88,7 +90,7 @@ async def deliver_update(feeder: DmpFeeder, worker: str, row: OutboxRow, report:
             source_id="1.2.250.1.213.1.1.1",
             patient_id=entry.patient_id,
             submission_time=feeder.clock().strftime("%Y%m%d%H%M%S"),
-            author=_author(xml),
+            author=_author(root),
             content_type=CONTENT_TYPE,
             documents=(),
         )

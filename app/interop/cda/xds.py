@@ -10,6 +10,7 @@ from typing import Any
 from lxml import etree
 
 from app.domain import codes
+from app.interop.cda.document import parse_cda
 
 NS = {"c": "urn:hl7-org:v3"}
 CLASS_SCHEME = "1.2.250.1.213.1.1.4.1"  # TRE_A03 ClasseDocument
@@ -93,7 +94,7 @@ def _utc(ts: str) -> str:
 def document_entry(document: bytes, root: etree._Element | None = None) -> DocumentEntry:
     """The DocumentEntry attributes the DMP requires, derived from the header (reference §3.1); ``root``, when
     given, is ``document`` already parsed."""
-    root = etree.fromstring(document) if root is None else root
+    root = parse_cda(document) if root is None else root
     type_code = _code(_first(root, "c:code"), "typeCode")
     known = codes.essms_document_types().get(type_code.code)
     if known is None:
