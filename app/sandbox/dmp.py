@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.interop.xds import dsg, ebrim, soap, vihf
-from app.sandbox.dmp_update import ITI57_RESPONSE, confidentiality_codes, describe_version, plan_update
+from app.sandbox.dmp_update import CLASSIFIED_AS, ITI57_RESPONSE, confidentiality_codes, describe_version, plan_update
 from app.sandbox.pki import Pki
 from app.sandbox.server import BackgroundServer
 
@@ -225,11 +225,7 @@ def build_app(control: DmpControl) -> Starlette:
                 problems.append(("XDSUnknownPatientId", f"no open DMP for {patient.split('^')[0]}"))
             if uid in control.registered:
                 problems.append(("XDSDocumentUniqueIdError", f"{uid} is already registered"))
-            format_code = eo.xpath(
-                "rim:Classification[@classificationScheme=$s]/@nodeRepresentation",
-                namespaces=ebrim.NSMAP,
-                s=ebrim.DE_FORMAT,
-            )
+            format_code = CLASSIFIED_AS(eo, s=ebrim.DE_FORMAT)
             if format_code == [SIGNATURE_FORMAT]:
                 signature = content
             else:

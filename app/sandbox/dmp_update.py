@@ -19,12 +19,12 @@ NEW_STATUSES = (ebrim.DMP_DELETED, ebrim.DMP_ARCHIVED, ebrim.DEPRECATED)
 Problems = list[tuple[str, str]]
 
 
+# Compiled once: each registered entry is read with it.
+CLASSIFIED_AS = etree.XPath("rim:Classification[@classificationScheme=$s]/@nodeRepresentation", namespaces=ebrim.NSMAP)
+
+
 def confidentiality_codes(eo: etree._Element) -> tuple[str, ...]:
-    found = eo.xpath(
-        "rim:Classification[@classificationScheme=$s]/@nodeRepresentation",
-        namespaces=ebrim.NSMAP,
-        s=ebrim.DE_CONFIDENTIALITY,
-    )
+    found = CLASSIFIED_AS(eo, s=ebrim.DE_CONFIDENTIALITY)
     return tuple(str(code) for code in found)
 
 

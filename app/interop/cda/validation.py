@@ -37,6 +37,7 @@ VOLETS: dict[str, str] = {
     "1.2.250.1.213.1.1.1.23": "CI-SIS_DLU-EHPAD-FLUDT_2022.01.sch",
     "1.2.250.1.213.1.1.1.24": "CI-SIS_DLU-EHPAD-FLUDR_2022.01.sch",
 }
+_TEMPLATE_IDS = etree.XPath("c:templateId/@root", namespaces=CDA_NS)  # compiled once: read for every document
 _QNAME = re.compile(r"Q\{urn:hl7-org:v3\}")
 _QOTHER = re.compile(r"Q\{[^}]*\}")
 
@@ -179,7 +180,7 @@ class CdaValidator:
             return self._digests[key]
 
     def schematrons_for(self, tree: etree._ElementTree) -> list[str]:
-        template_ids = tree.getroot().xpath("c:templateId/@root", namespaces=CDA_NS)
+        template_ids = _TEMPLATE_IDS(tree.getroot())
         return [*PROFILES, *(VOLETS[t] for t in template_ids if t in VOLETS)]
 
     def validate(self, document: bytes) -> ValidationReport:

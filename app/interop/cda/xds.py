@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -10,6 +11,7 @@ from typing import Any
 from lxml import etree
 
 from app.domain import codes
+from app.domain.ins import INS_OIDS
 from app.interop.cda.document import parse_cda
 
 NS = {"c": "urn:hl7-org:v3"}
@@ -31,7 +33,6 @@ VOLET_FORMATS = {
     "1.2.250.1.213.1.1.1.24": "urn:asip:ci-sis:fludr:2017",
     "1.2.250.1.213.1.1.1.58": "urn:asip:ci-sis:export-dui:2023",
 }
-INS_OIDS = ("1.2.250.1.213.1.4.8", "1.2.250.1.213.1.4.9", "1.2.250.1.213.1.4.10", "1.2.250.1.213.1.4.11")
 
 
 class MetadataError(ValueError):
@@ -73,8 +74,15 @@ class DocumentEntry:
         return asdict(self)
 
 
+@functools.cache
+def _compiled(xpath: str) -> etree.XPath:
+    # A path given to .xpath() is compiled again on every call: the metadata of every stored and every sent
+    # document are read with the same dozen paths.
+    return etree.XPath(xpath, namespaces=NS)
+
+
 def _first(root: etree._Element, xpath: str) -> etree._Element | None:
-    found = root.xpath(xpath, namespaces=NS)
+    found = _compiled(xpath)(root)
     return found[0] if found else None
 
 
@@ -106,7 +114,7 @@ def document_entry(document: bytes, root: etree._Element | None = None) -> Docum
             raise MetadataError("formatCode", f"no formatCode for media type {media}")
         format_code = Code(N1_FORMATS[media], FORMAT_SCHEME_IHE, "Document à corps non structuré en Pdf/A-1")
     else:
-        volets = [t for t in root.xpath("c:templateId/@root", namespaces=NS) if t in VOLET_FORMATS]
+        volets = [t for t in _compiled("c:templateId/@root")(root) if t in VOLET_FORMATS]
         if not volets:
             raise MetadataError("formatCode", "no ASS_A11 formatCode for the volet templateIds")
         format_code = Code(VOLET_FORMATS[volets[0]], FORMAT_SCHEME_CISIS, type_code.display)
