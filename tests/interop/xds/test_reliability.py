@@ -32,7 +32,7 @@ from tests.interop.xds.test_vihf import CONTEXT
 pytestmark = pytest.mark.usefixtures("backend")
 edge = test_documents.edge
 E1_INS = "238057511212345"
-BATCH = int(os.environ.get("DUI_TEST_DMP_BATCH", "40"))  # documents per proof (bench/bench_dmp.py runs 1,000)
+BATCH = int(os.environ.get("DUI_TEST_DMP_BATCH", "40"))  # documents per proof (1,000 for the full proof)
 
 
 @pytest.fixture
