@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -27,12 +27,6 @@ INSI_CALL = _t(tables.InsiCall)
 TRACE = _t(tables.IdentityTrace)
 DUP = _t(tables.UsagerDuplicateKey)
 USAGER = _t(tables.Usager)
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -99,7 +93,7 @@ class IdentityJournal:
                 "id": r.id,
                 "usager_id": str(r.usager_id),
                 "actor": r.actor,
-                "at": _utc(r.at),
+                "at": r.at,
                 "action": r.action,
                 "detail": orjson.loads(r.detail),
             }
@@ -140,7 +134,7 @@ class IdentityJournal:
                 "id": str(r.id),
                 "usager_id": str(r.usager_id) if r.usager_id else None,
                 "actor": r.actor,
-                "called_at": _utc(r.called_at),
+                "called_at": r.called_at,
                 "purpose": r.purpose,
                 "message_id": r.message_id,
                 "request_traits": orjson.loads(r.request_traits),
@@ -173,8 +167,8 @@ class IdentityJournal:
                 r.reference,
                 r.scan_id,
                 r.recorded_by,
-                _utc(r.recorded_at),  # type: ignore[arg-type]
-                _utc(r.withdrawn_at),
+                r.recorded_at,
+                r.withdrawn_at,
             )
             for r in rows
         ]

@@ -232,8 +232,7 @@ class ResourceRepository:
             .order_by(h.version)
         )
         rows = (await self.connection.execute(statement)).all()
-        # SQLite hands back naive datetimes; every timestamp we store is UTC.
-        return [HistoryEntry(r.version, r.operation, r.actor, _utc(r.recorded_at), r.body) for r in rows]
+        return [HistoryEntry(r.version, r.operation, r.actor, r.recorded_at, r.body) for r in rows]
 
     # -- writes --------------------------------------------------------------------------------------
     async def insert(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -36,10 +36,6 @@ DOCUMENT = _t(tables.IdentityDocument)
 ESSMS = _t(tables.Essms)
 USAGER = _t(tables.Usager)
 STAY = _t(tables.Stay)
-
-
-def utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -93,8 +89,8 @@ def _account(row: Any) -> AccountRow:
         row.idnps,
         row.professional_id,
         bool(row.superuser),
-        utc(row.created_at),
-        utc(row.disabled_at) if row.disabled_at else None,
+        row.created_at,
+        row.disabled_at,
     )
 
 
@@ -236,9 +232,9 @@ def _api_token(row: Any) -> ApiTokenRow:
         row.name,
         row.secret_hash,
         orjson.loads(row.permissions) if row.permissions else None,
-        utc(row.created_at),
-        utc(row.expires_at),
-        utc(row.revoked_at) if row.revoked_at else None,
+        row.created_at,
+        row.expires_at,
+        row.revoked_at,
     )
 
 
@@ -322,9 +318,9 @@ class TokenRepository:
             row.family,
             row.secret_hash,
             row.auth_method,
-            utc(row.expires_at),
-            utc(row.used_at) if row.used_at else None,
-            utc(row.revoked_at) if row.revoked_at else None,
+            row.expires_at,
+            row.used_at,
+            row.revoked_at,
         )
 
     async def use_refresh(self, token_id: uuid.UUID, now: datetime) -> bool:
@@ -350,7 +346,7 @@ class TokenRepository:
         if row is None:
             return None
         await self.connection.execute(delete(OIDC_LOGIN).where(OIDC_LOGIN.c.state == state))
-        return row.code_verifier, row.nonce, utc(row.created_at)
+        return row.code_verifier, row.nonce, row.created_at
 
     async def forget_logins_before(self, moment: datetime) -> None:
         await self.connection.execute(delete(OIDC_LOGIN).where(OIDC_LOGIN.c.created_at < moment))
@@ -370,7 +366,7 @@ def _event(row: Any) -> StoredAuditEvent:
         row.prev_hash,
         row.hash,
         AuditEvent(
-            recorded_at=utc(row.recorded_at),
+            recorded_at=row.recorded_at,
             actor=row.actor,
             actor_kind=row.actor_kind,
             account_id=row.account_id,
@@ -595,7 +591,7 @@ def _document(row: Any) -> DocumentRow:
         row.key_id,
         bytes(row.nonce),
         bytes(row.ciphertext),
-        utc(row.uploaded_at),
+        row.uploaded_at,
         row.uploaded_by,
     )
 

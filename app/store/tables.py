@@ -4,7 +4,8 @@ queries, constraints and scoping need; ``resource_history`` keeps every version.
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -23,6 +24,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 NAMING_CONVENTION = {
@@ -41,8 +44,26 @@ TokenText = String(64).with_variant(String(64, collation="C"), "postgresql")
 SearchVector = Text().with_variant(TSVECTOR(), "postgresql")
 
 
+class UtcDateTime(TypeDecorator[datetime]):
+    """A moment, stored in UTC and read back with its offset on every engine: SQLite keeps no offset and gives
+    its moments back naive (they are the UTC ones stored), PostgreSQL gives them aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value.astimezone(UTC)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if isinstance(value, datetime) and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
 def _ts() -> Column[datetime]:
-    return Column(DateTime(timezone=True), nullable=False)
+    return Column(UtcDateTime(), nullable=False)
 
 
 class ResourceColumns(SQLModel):
@@ -50,9 +71,9 @@ class ResourceColumns(SQLModel):
 
     id: uuid.UUID = Field(sa_type=Uuid, primary_key=True)
     version: int = Field(sa_type=Integer, nullable=False)
-    created_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
-    updated_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
-    archived_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), nullable=True)
+    created_at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
+    updated_at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
+    archived_at: datetime | None = Field(default=None, sa_type=UtcDateTime(), nullable=True)
     body: str = Field(sa_type=Text, nullable=False)
 
 
@@ -201,7 +222,7 @@ class ResourceHistory(SQLModel, table=True):
     version: int = Field(sa_type=Integer, nullable=False)
     operation: str = Field(sa_type=String(10), nullable=False)
     actor: str = Field(sa_type=String(200), nullable=False)
-    recorded_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    recorded_at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
     body: str = Field(sa_type=Text, nullable=False)
 
 
@@ -267,7 +288,7 @@ class Transmission(ResourceColumns, table=True):
     stay_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid, ForeignKey("stay.id"), nullable=True))
     essms_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("essms.id"), nullable=False))
     auteur_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("professional.id"), nullable=False))
-    date_heure: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    date_heure: datetime = Field(sa_type=UtcDateTime(), nullable=False)
     categorie: str = Field(sa_type=String(20), nullable=False)
     corrige_id: uuid.UUID | None = Field(
         default=None, sa_column=Column(Uuid, ForeignKey("transmission.id"), nullable=True, index=True)
@@ -289,8 +310,8 @@ class IdentityProof(SQLModel, table=True):
     reference: str | None = Field(default=None, sa_type=String(200), nullable=True)
     scan_id: uuid.UUID | None = Field(default=None, sa_type=Uuid, nullable=True)
     recorded_by: str = Field(sa_type=String(200), nullable=False)
-    recorded_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
-    withdrawn_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), nullable=True)
+    recorded_at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
+    withdrawn_at: datetime | None = Field(default=None, sa_type=UtcDateTime(), nullable=True)
 
 
 class InsiCall(SQLModel, table=True):
@@ -304,7 +325,7 @@ class InsiCall(SQLModel, table=True):
     id: uuid.UUID = Field(sa_type=Uuid, primary_key=True)
     usager_id: uuid.UUID | None = Field(default=None, sa_type=Uuid, nullable=True)
     actor: str = Field(sa_type=String(200), nullable=False)
-    called_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    called_at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
     purpose: str = Field(sa_type=String(20), nullable=False)
     message_id: str = Field(sa_type=String(80), nullable=False)
     request_traits: str = Field(sa_type=Text, nullable=False)
@@ -330,7 +351,7 @@ class IdentityTrace(SQLModel, table=True):
     )
     usager_id: uuid.UUID = Field(sa_type=Uuid, nullable=False)
     actor: str = Field(sa_type=String(200), nullable=False)
-    at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
     action: str = Field(sa_type=String(30), nullable=False)
     detail: str = Field(sa_type=Text, nullable=False)
 
@@ -368,8 +389,8 @@ class Account(SQLModel, table=True):
         default=None, sa_column=Column(Uuid, ForeignKey("professional.id"), nullable=True)
     )
     superuser: bool = Field(default=False, nullable=False)
-    created_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
-    disabled_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), nullable=True)
+    created_at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
+    disabled_at: datetime | None = Field(default=None, sa_type=UtcDateTime(), nullable=True)
 
 
 class Membership(SQLModel, table=True):
@@ -398,9 +419,9 @@ class ApiToken(SQLModel, table=True):
     name: str = Field(sa_type=String(100), nullable=False)
     secret_hash: str = Field(sa_type=String(64), nullable=False)
     permissions: str | None = Field(default=None, sa_type=Text, nullable=True)
-    created_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
-    expires_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
-    revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), nullable=True)
+    created_at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
+    expires_at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
+    revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime(), nullable=True)
 
 
 class RefreshToken(SQLModel, table=True):
@@ -414,10 +435,10 @@ class RefreshToken(SQLModel, table=True):
     family: uuid.UUID = Field(sa_type=Uuid, nullable=False, index=True)
     secret_hash: str = Field(sa_type=String(64), nullable=False)
     auth_method: str = Field(sa_type=String(20), nullable=False)
-    created_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
-    expires_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
-    used_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), nullable=True)
-    revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), nullable=True)
+    created_at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
+    expires_at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
+    used_at: datetime | None = Field(default=None, sa_type=UtcDateTime(), nullable=True)
+    revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime(), nullable=True)
 
 
 class OidcLogin(SQLModel, table=True):
@@ -427,7 +448,7 @@ class OidcLogin(SQLModel, table=True):
     state: str = Field(sa_type=String(64), primary_key=True)
     code_verifier: str = Field(sa_type=String(128), nullable=False)
     nonce: str = Field(sa_type=String(64), nullable=False)
-    created_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    created_at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
 
 
 class AuditEventRow(SQLModel, table=True):
@@ -443,7 +464,7 @@ class AuditEventRow(SQLModel, table=True):
         default=None,
         sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     )
-    recorded_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False, index=True)
+    recorded_at: datetime = Field(sa_type=UtcDateTime(), nullable=False, index=True)
     actor: str = Field(sa_type=String(200), nullable=False)
     actor_kind: str = Field(sa_type=String(20), nullable=False)
     account_id: uuid.UUID | None = Field(default=None, sa_type=Uuid, nullable=True, index=True)
@@ -488,7 +509,7 @@ class IdentityDocument(SQLModel, table=True):
     key_id: str = Field(sa_type=String(40), nullable=False, index=True)
     nonce: bytes = Field(sa_type=LargeBinary, nullable=False)
     ciphertext: bytes = Field(sa_type=LargeBinary, nullable=False)
-    uploaded_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    uploaded_at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
     uploaded_by: str = Field(sa_type=String(200), nullable=False)
 
 
@@ -513,7 +534,7 @@ class CdaDocument(SQLModel, table=True):
         default=None, sa_column=Column(Uuid, ForeignKey("cda_document.id"), nullable=True)
     )
     replaced_by_id: uuid.UUID | None = Field(default=None, sa_type=Uuid, nullable=True)
-    created_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    created_at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
     created_by: str = Field(sa_type=String(200), nullable=False)
     xml: str = Field(sa_type=Text, nullable=False)
     pdf: bytes | None = Field(default=None, sa_type=LargeBinary, nullable=True)
@@ -539,13 +560,13 @@ class DmpOutbox(SQLModel, table=True):
     status: str = Field(sa_type=String(20), nullable=False)
     reason: str | None = Field(default=None, sa_type=String(60), nullable=True)
     attempts: int = Field(sa_type=Integer, nullable=False)
-    next_attempt_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    next_attempt_at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
     claimed_by: str | None = Field(default=None, sa_type=String(100), nullable=True)
-    claimed_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), nullable=True)
+    claimed_until: datetime | None = Field(default=None, sa_type=UtcDateTime(), nullable=True)
     last_error: str | None = Field(default=None, sa_type=Text, nullable=True)
-    created_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
-    updated_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
-    sent_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), nullable=True)
+    created_at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
+    updated_at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
+    sent_at: datetime | None = Field(default=None, sa_type=UtcDateTime(), nullable=True)
     # The last operation asked (send, delete, deprecate, visibility) and the DMP visibility codes asked or held.
     operation: str = Field(default="send", sa_column=Column(String(20), nullable=False, server_default="send"))
     visibility: str | None = Field(default=None, sa_type=String(200), nullable=True)
@@ -556,7 +577,7 @@ class DmpOpposition(SQLModel, table=True):
 
     __tablename__ = "dmp_opposition"
     usager_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("usager.id"), primary_key=True))
-    recorded_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    recorded_at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
     recorded_by: str = Field(sa_type=String(200), nullable=False)
 
 
@@ -568,8 +589,8 @@ class DmpOppositionEvent(SQLModel, table=True):
     id: uuid.UUID = Field(sa_column=Column(Uuid, primary_key=True))
     usager_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("usager.id"), nullable=False))
     kind: str = Field(sa_type=String(20), nullable=False)
-    at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
-    expressed_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
+    expressed_at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
     actor: str = Field(sa_type=String(200), nullable=False)
     reason: str | None = Field(default=None, sa_type=String(200), nullable=True)
     documents: int = Field(default=0, sa_type=Integer, nullable=False)
@@ -585,4 +606,4 @@ class DmpFeedSource(SQLModel, table=True):
     source_version: int = Field(sa_type=Integer, primary_key=True)
     document_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("cda_document.id"), nullable=False))
     usager_id: uuid.UUID = Field(sa_type=Uuid, nullable=False, index=True)
-    created_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    created_at: datetime = Field(sa_type=UtcDateTime(), nullable=False)
