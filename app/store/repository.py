@@ -33,6 +33,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import TypeDecorator
 
 from app.domain.access import Scope
 from app.store import tables
@@ -74,14 +75,15 @@ class InvalidKeyset(ValueError):
 
 def keyset_value(column: Any, value: Any) -> Any:
     """A cursor's sort value back in the column's type (cursors carry dates as ISO strings)."""
-    if value is None or not isinstance(column.type, (Date, DateTime, String)):
+    kind = column.type.impl if isinstance(column.type, TypeDecorator) else column.type
+    if value is None or not isinstance(kind, (Date, DateTime, String)):
         return value
     if not isinstance(value, str):
         raise InvalidKeyset(f"{column.name}: {type(value).__name__}")
     try:
-        if isinstance(column.type, DateTime):
+        if isinstance(kind, DateTime):
             return _utc(datetime.fromisoformat(value))
-        if isinstance(column.type, Date):
+        if isinstance(kind, Date):
             return date.fromisoformat(value)
     except ValueError as error:
         raise InvalidKeyset(f"{column.name}: {error}") from error

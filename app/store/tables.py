@@ -61,6 +61,12 @@ class UtcDateTime(TypeDecorator[datetime]):
             return value.replace(tzinfo=UTC)
         return value
 
+    def coerce_compared_value(self, op: Any, value: Any) -> Any:
+        # A moment compared with a moment goes through this type (to UTC); anything else as with DateTime.
+        if isinstance(value, datetime):
+            return self
+        return self.impl_instance.coerce_compared_value(op, value)
+
 
 def _ts() -> Column[datetime]:
     return Column(UtcDateTime(), nullable=False)
