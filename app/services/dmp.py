@@ -207,32 +207,43 @@ class DmpFeeder:
             if previous is not None:
                 old = await self.client.find_by_unique_id([orjson_unique_id(previous.xds)], assertion)
                 replaces = old[0].entry_uuid if old else None
-            submission = ebrim.Submission(
-                unique_id=f"2.25.{uuid.uuid4().int}",
-                source_id="1.2.250.1.213.1.1.1",
-                patient_id=entry.patient_id,
-                submission_time=self.clock().strftime("%Y%m%d%H%M%S"),
-                author=_author(root),
-                content_type=CONTENT_TYPE,
-                documents=(ebrim.SubmittedDocument(entry, xml, replaces=replaces),),
+            submission = self.submission(
+                entry.patient_id, root, (ebrim.SubmittedDocument(entry, xml, replaces=replaces),)
             )
             await self.client.provide_and_register(submission, assertion)
         except RegistryError as exc:
             await self.finish(worker, row, report, DmpStatus.FAILED, str(exc), outcome=400)
         except TransientError as exc:
-            attempts = row.attempts + 1
-            if attempts >= self.policy.attempts:
-                await self.finish(worker, row, report, DmpStatus.FAILED, f"gave up: {exc}", outcome=503)
-                return
-            report.retried += 1
-            due = next_attempt(
-                self.clock(), attempts, initial=self.policy.backoff_initial, ceiling=self.policy.backoff_max
-            )
-            await self._record(worker, row, DmpStatus.QUEUED, error=str(exc), next_attempt_at=due)
-            await self.trace_delivery(row, 503, "retry")
+            await self.retry_later(worker, row, report, exc)
         else:
             await self.finish(worker, row, report, DmpStatus.SENT, None, outcome=200)
             await dmp_updates.replaced(self, previous)
+
+    def submission(
+        self, patient_id: str, root: etree._Element, documents: tuple[ebrim.SubmittedDocument, ...] = ()
+    ) -> ebrim.Submission:
+        """A new submission set of this software for the patient, authored by the document's custodian."""
+        return ebrim.Submission(
+            unique_id=f"2.25.{uuid.uuid4().int}",
+            source_id="1.2.250.1.213.1.1.1",
+            patient_id=patient_id,
+            submission_time=self.clock().strftime("%Y%m%d%H%M%S"),
+            author=_author(root),
+            content_type=CONTENT_TYPE,
+            documents=documents,
+        )
+
+    async def retry_later(self, worker: str, row: OutboxRow, report: DeliveryReport, error: TransientError) -> None:
+        """A transient failure (ITI-41 or ITI-57): queued again after an exponential backoff, or failed once the
+        attempts are spent."""
+        attempts = row.attempts + 1
+        if attempts >= self.policy.attempts:
+            await self.finish(worker, row, report, DmpStatus.FAILED, f"gave up: {error}", outcome=503)
+            return
+        report.retried += 1
+        due = next_attempt(self.clock(), attempts, initial=self.policy.backoff_initial, ceiling=self.policy.backoff_max)
+        await self._record(worker, row, DmpStatus.QUEUED, error=str(error), next_attempt_at=due)
+        await self.trace_delivery(row, 503, "retry")
 
     async def finish(
         self,

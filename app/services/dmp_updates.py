@@ -3,7 +3,6 @@ the retries and dead letter of ITI-41; the opposition check at send time; the re
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -18,7 +17,6 @@ from app.domain.dmp import (
     DmpStatus,
     Visibility,
     acknowledged,
-    next_attempt,
 )
 from app.interop.cda.document import parse_cda
 from app.interop.cda.xds import Code, MetadataError, document_entry
@@ -57,8 +55,6 @@ def _done(feeder: DmpFeeder, operation: DmpOperation, current: RegisteredEntry, 
 
 async def deliver_update(feeder: DmpFeeder, worker: str, row: OutboxRow, report: DeliveryReport) -> None:
     """One claimed ITI-57 row: find the current entry (ITI-18), then update it unless already done."""
-    from app.services.dmp import CONTENT_TYPE, _author  # the feeder imports this module
-
     operation = DmpOperation(row.operation)
     flags = Visibility.from_flags(row.visibility).flags()
     try:
@@ -85,15 +81,7 @@ async def deliver_update(feeder: DmpFeeder, worker: str, row: OutboxRow, report:
             report.reconciled += 1
             await feeder.finish(worker, row, report, acknowledged(operation), None, outcome=200, counted=False)
             return
-        submission = ebrim.Submission(
-            unique_id=f"2.25.{uuid.uuid4().int}",
-            source_id="1.2.250.1.213.1.1.1",
-            patient_id=entry.patient_id,
-            submission_time=feeder.clock().strftime("%Y%m%d%H%M%S"),
-            author=_author(root),
-            content_type=CONTENT_TYPE,
-            documents=(),
-        )
+        submission = feeder.submission(entry.patient_id, root)
         if operation is DmpOperation.VISIBILITY:
             version = ebrim.SubmittedDocument(entry, xml, logical_id=current.logical_id, visibility=visibility)
             request = ebrim.update_document_entry(replace(submission, documents=(version,)), current.version)
@@ -105,19 +93,7 @@ async def deliver_update(feeder: DmpFeeder, worker: str, row: OutboxRow, report:
     except RegistryError as exc:
         await feeder.finish(worker, row, report, DmpStatus.FAILED, str(exc), outcome=400)
     except TransientError as exc:
-        attempts = row.attempts + 1
-        if attempts >= feeder.policy.attempts:
-            await feeder.finish(worker, row, report, DmpStatus.FAILED, f"gave up: {exc}", outcome=503)
-            return
-        report.retried += 1
-        due = next_attempt(
-            feeder.clock(), attempts, initial=feeder.policy.backoff_initial, ceiling=feeder.policy.backoff_max
-        )
-        async with feeder.database.write() as connection:
-            await DmpRepository(connection).record(
-                row.document_id, worker, feeder.clock(), status=DmpStatus.QUEUED, error=str(exc), next_attempt_at=due
-            )
-        await feeder.trace_delivery(row, 503, "retry")
+        await feeder.retry_later(worker, row, report, exc)
     else:
         await feeder.finish(worker, row, report, acknowledged(operation), None, outcome=200)
 
