@@ -7,7 +7,7 @@ import os
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -532,13 +532,14 @@ def dmp_feed(
     skipped, so an interrupted run is resumed by running it again. Prints a report."""
     from rich.progress import Progress
 
+    from app.domain.moments import as_utc
     from app.interop.cda import shared_validator
     from app.services.dmp_feed import DmpBatchFeeder, UnknownStructure
     from app.store.db import Database, create_engine
 
     settings = get_settings()
     settings.apply_domain_tunables()
-    moment = since.replace(tzinfo=since.tzinfo or UTC) if since else None
+    moment = as_utc(since) if since else None
 
     async def run() -> list[str]:
         database = Database(create_engine(settings.resolved_database_url(), pool_size=settings.db_pool_size))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import UUID
 
 import orjson
+
+from app.domain.moments import as_utc
 
 GENESIS = "0" * 64
 
@@ -33,7 +35,7 @@ class AuditEvent:
         """The bytes the hash covers (stable key order, UTC ISO timestamps, sorted usager ids)."""
         return orjson.dumps(
             {
-                "recorded_at": _utc(self.recorded_at).isoformat(timespec="microseconds"),
+                "recorded_at": as_utc(self.recorded_at).isoformat(timespec="microseconds"),
                 "actor": self.actor,
                 "actor_kind": self.actor_kind,
                 "account_id": str(self.account_id) if self.account_id else None,
@@ -48,10 +50,6 @@ class AuditEvent:
             },
             option=orjson.OPT_SORT_KEYS,
         )
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def chain_hash(previous: str, event: AuditEvent) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from app.domain.documents import DocumentKind
+from app.domain.moments import as_utc
 
 EHPAD_CATEGORY = "500"  # FINESS category (TRE_R66) of the EHPAD: only they keep a DLU
 
@@ -20,10 +21,10 @@ def kinds_for(finess_category: str) -> tuple[DocumentKind, ...]:
 
 
 def changed_since(updated_at: datetime, since: datetime | None) -> bool:
-    """Naive moments are UTC (SQLite gives the stored moments back without their offset)."""
+    """Whether a record changed at or after ``since``; a moment given without an offset is taken as UTC."""
     if since is None:
         return True
-    return updated_at.replace(tzinfo=updated_at.tzinfo or UTC) >= since.replace(tzinfo=since.tzinfo or UTC)
+    return as_utc(updated_at) >= as_utc(since)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from app.domain import codes
 from app.domain.errors import RuleViolation
+from app.domain.moments import as_utc
 from app.domain.types import DomainModel, LongText, ShortText, coded, violation
 
 # A note may be dated a little ahead of the server clock (clock drift of the writing device).
@@ -46,10 +47,10 @@ class TransmissionInput(DomainModel):
     @field_validator("date_heure")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
-        value = value if value.tzinfo else value.replace(tzinfo=UTC)
+        value = as_utc(value)
         if value > datetime.now(UTC) + CLOCK_SKEW:
             raise violation("date-heure-not-future", "A note reports what happened: date_heure is in the future")
-        return value.astimezone(UTC)
+        return value
 
     @model_validator(mode="after")
     def _shape(self) -> Self:

@@ -25,7 +25,7 @@ from app.domain.identity import IdentityStatus, UsagerRecord, may_share_ins
 from app.domain.professionals import ProfessionalInput
 from app.domain.stays import StayInput
 from app.domain.structures import EssmsInput
-from app.interop.cda.document import GeneratedDocument, build_document, embedded_pdf, parse_cda
+from app.interop.cda.document import GeneratedDocument, build_document, embedded_pdf, parse_cda, template_ids
 from app.interop.cda.header import Essms, Professional, oid_of
 from app.interop.cda.pdfa import Block, pdfa_issues
 from app.interop.cda.validation import CdaValidator, ValidationReport
@@ -442,7 +442,7 @@ class DocumentService:
             root = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True))
         except etree.XMLSyntaxError as error:
             raise RuleViolation("xml-well-formed", f"Not XML: {error}", field="body") from error
-        if TEMPLATE_FLUDR not in root.xpath("c:templateId/@root", namespaces=NS):
+        if TEMPLATE_FLUDR not in template_ids(root):
             raise RuleViolation("fludr-template", "Only FLUDR documents (1.2.250.1.213.1.1.1.24) are received here")
         report = await self.validate(xml)
         blocks = read_sections(root)

@@ -6,7 +6,7 @@ import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -36,6 +36,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
 from app.domain.access import Scope
+from app.domain.moments import as_utc
 from app.store import tables
 from app.store.bound import Bound, Condition, fetch_all, one_of
 
@@ -65,10 +66,6 @@ class Keyset:
     id: uuid.UUID
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 class InvalidKeyset(ValueError):
     """A page position that no row can have (a cursor not produced by the API)."""
 
@@ -82,7 +79,7 @@ def keyset_value(column: Any, value: Any) -> Any:
         raise InvalidKeyset(f"{column.name}: {type(value).__name__}")
     try:
         if isinstance(kind, DateTime):
-            return _utc(datetime.fromisoformat(value))
+            return as_utc(datetime.fromisoformat(value))
         if isinstance(kind, Date):
             return date.fromisoformat(value)
     except ValueError as error:

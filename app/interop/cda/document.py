@@ -21,6 +21,14 @@ from app.interop.cda.volets import VoletInput, volet_for
 NON_XML_TEXT = "{urn:hl7-org:v3}component/{urn:hl7-org:v3}nonXMLBody/{urn:hl7-org:v3}text"
 
 
+_TEMPLATE_IDS = etree.XPath("c:templateId/@root", namespaces={"c": "urn:hl7-org:v3"})  # compiled once
+
+
+def template_ids(root: etree._Element) -> list[str]:
+    """The templateId roots of a CDA document (its profiles and volet)."""
+    return [str(found) for found in _TEMPLATE_IDS(root)]
+
+
 def parse_cda(xml: bytes | str) -> etree._Element:
     """A stored or generated CDA, parsed once for the readers below (large embedded PDFs allowed, no entities,
     no network)."""

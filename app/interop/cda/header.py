@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from uuid import UUID, uuid5
 from zoneinfo import ZoneInfo
 
@@ -13,6 +13,7 @@ from lxml.builder import ElementMaker
 from app.domain import codes
 from app.domain.documents import PRACTICE_SETTING, VersionChain, facility_type_code
 from app.domain.identity import UsagerRecord, may_share_ins
+from app.domain.moments import as_utc
 from app.domain.professionals import ProfessionalInput
 from app.domain.stays import StayInput
 from app.domain.structures import EssmsInput
@@ -44,8 +45,7 @@ def oid_of(value: UUID) -> str:
 
 def ts(moment: datetime) -> str:
     """A CDA TS to the second with the Europe/Paris offset (moments are stored in UTC)."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(PARIS).strftime("%Y%m%d%H%M%S%z")
+    return as_utc(moment).astimezone(PARIS).strftime("%Y%m%d%H%M%S%z")
 
 
 def day(value: date) -> str:

@@ -18,6 +18,7 @@ from urllib.request import url2pathname
 
 from lxml import etree
 
+from app.interop.cda.document import template_ids
 from app.interop.cda.schematron import PRELOAD_HREF, XML_BASE, XSL, compile_schematron, source_digest
 
 SPECS_ROOT = Path(__file__).resolve().parents[2] / "data" / "cda" / "TestContenuCDA-3-0"
@@ -37,7 +38,6 @@ VOLETS: dict[str, str] = {
     "1.2.250.1.213.1.1.1.23": "CI-SIS_DLU-EHPAD-FLUDT_2022.01.sch",
     "1.2.250.1.213.1.1.1.24": "CI-SIS_DLU-EHPAD-FLUDR_2022.01.sch",
 }
-_TEMPLATE_IDS = etree.XPath("c:templateId/@root", namespaces=CDA_NS)  # compiled once: read for every document
 _QNAME = re.compile(r"Q\{urn:hl7-org:v3\}")
 _QOTHER = re.compile(r"Q\{[^}]*\}")
 
@@ -180,8 +180,8 @@ class CdaValidator:
             return self._digests[key]
 
     def schematrons_for(self, tree: etree._ElementTree) -> list[str]:
-        template_ids = _TEMPLATE_IDS(tree.getroot())
-        return [*PROFILES, *(VOLETS[t] for t in template_ids if t in VOLETS)]
+        found = template_ids(tree.getroot())
+        return [*PROFILES, *(VOLETS[t] for t in found if t in VOLETS)]
 
     def validate(self, document: bytes) -> ValidationReport:
         """XSD first (the schematrons assume a schema-valid instance), then every applicable schematron."""

@@ -12,7 +12,7 @@ from lxml import etree
 
 from app.domain import codes
 from app.domain.ins import INS_OIDS
-from app.interop.cda.document import parse_cda
+from app.interop.cda.document import parse_cda, template_ids
 
 NS = {"c": "urn:hl7-org:v3"}
 CLASS_SCHEME = "1.2.250.1.213.1.1.4.1"  # TRE_A03 ClasseDocument
@@ -114,7 +114,7 @@ def document_entry(document: bytes, root: etree._Element | None = None) -> Docum
             raise MetadataError("formatCode", f"no formatCode for media type {media}")
         format_code = Code(N1_FORMATS[media], FORMAT_SCHEME_IHE, "Document à corps non structuré en Pdf/A-1")
     else:
-        volets = [t for t in _compiled("c:templateId/@root")(root) if t in VOLET_FORMATS]
+        volets = [t for t in template_ids(root) if t in VOLET_FORMATS]
         if not volets:
             raise MetadataError("formatCode", "no ASS_A11 formatCode for the volet templateIds")
         format_code = Code(VOLET_FORMATS[volets[0]], FORMAT_SCHEME_CISIS, type_code.display)
